@@ -1,0 +1,73 @@
+package offload
+
+import (
+	"context"
+	"time"
+
+	"github.com/qosplane/qosplane/model"
+)
+
+// Driver is what a target kind implements (drivers/nic, drivers/gnmi, and
+// the software pacer in package fallback). One Driver serves one target.
+//
+// The flow is: caps := Probe; want := Compile(policy, caps); cur := Current;
+// ops := Diff(cur, want); if len(ops) > 0 { Apply(want, ops) }.
+type Driver interface {
+	// Probe reports the device's capabilities: the profile the driver
+	// picks (or the one it was told to use) completed with what it reads
+	// from the device, such as the link speed and channel count.
+	Probe(ctx context.Context) (*Capabilities, error)
+	// Current reads back what qosplane owns on the device, as a plan with
+	// the same IDs and fingerprints a compile would produce. A device that
+	// holds nothing of qosplane's returns an empty plan, not an error.
+	Current(ctx context.Context) (*TargetPlan, error)
+	// Apply carries out ops, which take Current to want. It is all or
+	// nothing: on error the device is left as it was before the call and
+	// the error says which operation failed and why (with the device's
+	// own message where it gave one).
+	Apply(ctx context.Context, want *TargetPlan, ops []Op) error
+	// Remove deletes everything qosplane owns on the device and restores
+	// what it replaced (e.g. the root qdisc that was there before).
+	Remove(ctx context.Context) error
+	// Counters reads per-class and per-rule counters.
+	Counters(ctx context.Context) (*Counters, error)
+	// Close releases the driver's connections and handles. It does not
+	// change the device.
+	Close() error
+}
+
+// Counters are a target's counters at one time. Counts are cumulative since
+// the object was installed.
+type Counters struct {
+	Time    time.Time                `json:"time"`
+	Classes map[string]ClassCounters `json:"classes,omitempty"`
+	Rules   map[string]RuleCounters  `json:"rules,omitempty"`
+}
+
+// ClassCounters are one class's counters. Drivers fill what the device
+// reports and leave the rest zero.
+type ClassCounters struct {
+	Packets              uint64 `json:"packets"`
+	Bytes                uint64 `json:"bytes"`
+	Drops                uint64 `json:"drops"`
+	DropBytes            uint64 `json:"drop_bytes,omitempty"`
+	ConformingPackets    uint64 `json:"conforming_packets,omitempty"`
+	ConformingBytes      uint64 `json:"conforming_bytes,omitempty"`
+	NonConformingPackets uint64 `json:"non_conforming_packets,omitempty"`
+	NonConformingBytes   uint64 `json:"non_conforming_bytes,omitempty"`
+	// QueueDepth is the current queue length in bytes.
+	QueueDepth uint64 `json:"queue_depth,omitempty"`
+	// ConfiguredRate is the class's rate as applied, in bit/s.
+	ConfiguredRate model.Rate `json:"configured_rate,omitempty"`
+	Where          Placement  `json:"where,omitempty"`
+}
+
+// RuleCounters are one rule's counters (tc filter stats, switch term
+// matches). HardwarePackets/HardwareBytes are the part the device counted.
+type RuleCounters struct {
+	Packets         uint64    `json:"packets"`
+	Bytes           uint64    `json:"bytes"`
+	HardwarePackets uint64    `json:"hw_packets,omitempty"`
+	HardwareBytes   uint64    `json:"hw_bytes,omitempty"`
+	Where           Placement `json:"where,omitempty"`
+}

@@ -1,0 +1,207 @@
+package offload
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/qosplane/qosplane/model"
+)
+
+// WriteText prints the plan for people: per target, where each class and
+// rule runs and why, the queue layout, and the notes.
+func (p *Plan) WriteText(w io.Writer) error {
+	ew := &errWriter{w: w}
+	ew.printf("policy %s\n", p.Policy)
+	for _, tp := range p.Targets {
+		ew.printf("\n")
+		tp.writeText(ew)
+	}
+	return ew.err
+}
+
+func (tp *TargetPlan) writeText(ew *errWriter) {
+	ew.printf("target %s (%s, profile %s", tp.Target, tp.Kind, tp.Profile)
+	if tp.Capacity != 0 {
+		ew.printf(", capacity %v", tp.Capacity)
+	}
+	ew.printf(")\n")
+	if tp.Pacer != nil {
+		ew.printf("  pacer: %s on %s", tp.Pacer.Mode, tp.Pacer.Interface)
+		if tp.Pacer.Peer != "" {
+			ew.printf(" -> %s", tp.Pacer.Peer)
+		}
+		ew.printf(", port rate %v\n", tp.Pacer.PortRate)
+	}
+	if q := tp.Queues; q != nil {
+		ew.printf("  queues: mqprio channel mode, %d TCs, prio->tc %v\n", q.NumTC, q.PrioTC)
+		for _, tc := range q.TCs {
+			ew.printf("    tc %d: queues %d@%d min %s max %s  [%s]\n", tc.Index, tc.Count, tc.Offset,
+				rateOrDash(tc.MinRate), rateOrDash(tc.MaxRate), strings.Join(tc.Classes, ", "))
+		}
+	}
+	ew.printf("  classes:\n")
+	tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "    NAME\tSERVICE\tPRIO\tWEIGHT\tRATE\tPEAK\tBUCKET\tMODE\tMARK\tNON-CONF\tTC/QUEUE\tWHERE\n")
+	for _, c := range tp.Classes {
+		where := c.Queue
+		if tp.Kind == model.NIC {
+			where = fmt.Sprint(c.TC)
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\tdscp %d pcp %d\tdscp %d pcp %d\t%s\t%s\n",
+			c.Name, c.Service, c.Priority, c.Weight, rateOrDash(c.Rate), rateOrDash(c.Peak), sizeOrDash(c.Bucket),
+			c.NonConforming, c.Mark.DSCP, c.Mark.PCP, c.MarkNonConforming.DSCP, c.MarkNonConforming.PCP, where, c.Where)
+	}
+	tw.Flush()
+	if len(tp.Rules) > 0 {
+		ew.printf("  rules (evaluation order):\n")
+		tw = tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "    PREC\tID\tMATCH\tACTIONS\tWHERE\n")
+		for _, r := range tp.Rules {
+			fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\n", r.Precedence, r.ID, MatchString(&r.Match), actionsString(r.Actions, r.Class), r.Where)
+		}
+		tw.Flush()
+	}
+	if d := tp.DCB; d != nil {
+		ew.printf("  dcb: prio->tc %v strict %v ets %v pfc %v app %v\n", d.PrioTC, d.Strict, d.Bandwidth, d.PFC, d.App)
+	}
+	for _, r := range tp.RoCE {
+		ew.printf("  roce: class %s default tos %#02x\n", r.Class, r.TOS)
+	}
+	for _, n := range tp.Notes {
+		ew.printf("  note: %s\n", n)
+	}
+	h, s, pc, u := tp.Placements()
+	ew.printf("  summary: %d hardware, %d software, %d pacer, %d unsupported\n", h, s, pc, u)
+}
+
+// Placements counts the target's classes and rules by placement.
+func (tp *TargetPlan) Placements() (hardware, software, pacer, unsupported int) {
+	count := func(p Placement) {
+		switch p {
+		case Hardware:
+			hardware++
+		case Software:
+			software++
+		case Pacer:
+			pacer++
+		case Unsupported:
+			unsupported++
+		}
+	}
+	for _, c := range tp.Classes {
+		count(c.Where.Placement)
+	}
+	for _, r := range tp.Rules {
+		count(r.Where.Placement)
+	}
+	return
+}
+
+func (w Where) String() string {
+	if w.Reason == "" {
+		return string(w.Placement)
+	}
+	return string(w.Placement) + " (" + w.Reason + ")"
+}
+
+// MatchString renders a match compactly, e.g. "udp 10.0.0.0/24 -> :4791".
+func MatchString(m *model.Match) string {
+	var parts []string
+	if m.Interface != "" {
+		parts = append(parts, "dev "+m.Interface)
+	}
+	if m.VLAN != 0 {
+		parts = append(parts, fmt.Sprintf("vlan %d", m.VLAN))
+	}
+	if m.DSCP != nil {
+		parts = append(parts, fmt.Sprintf("dscp %d", *m.DSCP))
+	}
+	if m.Protocol != 0 {
+		parts = append(parts, m.Protocol.String())
+	}
+	end := func(p model.Prefix, r model.PortRange) string {
+		s := "*"
+		if p.IsValid() {
+			s = p.String()
+		}
+		if !r.IsZero() {
+			s += ":" + r.String()
+		}
+		return s
+	}
+	if m.Src.IsValid() || m.Dst.IsValid() || !m.SrcPort.IsZero() || !m.DstPort.IsZero() {
+		parts = append(parts, end(m.Src, m.SrcPort)+" -> "+end(m.Dst, m.DstPort))
+	}
+	if len(parts) == 0 {
+		return "any"
+	}
+	return strings.Join(parts, " ")
+}
+
+func actionsString(as []Action, class string) string {
+	var parts []string
+	for _, a := range as {
+		switch a.Kind {
+		case SetPriority:
+			parts = append(parts, fmt.Sprintf("priority %d", a.Priority))
+		case SteerTC:
+			parts = append(parts, fmt.Sprintf("hw_tc %d", a.TC))
+		case SetDSCP:
+			parts = append(parts, fmt.Sprintf("dscp %d", a.DSCP))
+		case SetPCP:
+			parts = append(parts, fmt.Sprintf("pcp %d", a.PCP))
+		case SetClass:
+			parts = append(parts, "class "+class)
+		case Police:
+			s := fmt.Sprintf("police %v burst %v", a.Rate, a.Burst)
+			if a.Peak != 0 {
+				s += fmt.Sprintf(" peak %v", a.Peak)
+			}
+			if e := a.Exceed; e != nil {
+				if e.Drop {
+					s += " exceed drop"
+				} else {
+					s += fmt.Sprintf(" exceed dscp %d pcp %d prio %d", e.DSCP, e.PCP, e.DemotePriority)
+				}
+			}
+			if a.Shared != "" {
+				s += " shared " + a.Shared
+			}
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func rateOrDash(r model.Rate) string {
+	if r == 0 {
+		return "-"
+	}
+	return r.String()
+}
+
+func sizeOrDash(s model.Size) string {
+	if s == 0 {
+		return "-"
+	}
+	return s.String()
+}
+
+// errWriter keeps the first write error so printing code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
