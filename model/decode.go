@@ -18,7 +18,9 @@ import (
 // once with file, line, column and field path. It returns the position of
 // every field it set, keyed by path ("classes[2].peak"); callers use it to
 // place later validation errors and to tell a field set to its zero value
-// from one left out.
+// from one left out. On field errors it still returns the positions (and v
+// holds what decoded), so callers can add their own checks to the list; on
+// a syntax error the positions are nil.
 func DecodeStrict(file string, data []byte, v any) (map[string]Pos, error) {
 	r := newReporter(file)
 	if err := decodeInto(r, data, v); err != nil {
@@ -26,6 +28,9 @@ func DecodeStrict(file string, data []byte, v any) (map[string]Pos, error) {
 	}
 	return r.pos, r.errs.Err()
 }
+
+// decodeInto decodes data into v, collecting field errors in r. It returns
+// an error only when the document cannot be read at all (YAML syntax).
 
 func decodeInto(r *reporter, data []byte, v any) error {
 	var doc yaml.Node
@@ -49,7 +54,7 @@ func yamlSyntaxError(file string, err error) *Error {
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, after, ok := strings.Cut(rest, ":"); ok {
 			if line, err := strconv.Atoi(n); err == nil {
-				e.Pos = Pos{Line: line, Col: 1}
+				e.Pos = Pos{Line: line}
 				e.Msg = strings.TrimSpace(after)
 			}
 		}
@@ -59,7 +64,18 @@ func yamlSyntaxError(file string, err error) *Error {
 
 type decoder struct {
 	r *reporter
+	// nodes counts the nodes visited, aliases expanded; depth is the
+	// current nesting. Both are bounded so that an alias bomb or a
+	// self-referencing alias fails fast instead of hanging.
+	nodes, depth int
+	tooBig       bool
 }
+
+// Bounds on what one policy document may expand to.
+const (
+	maxNodes = 1 << 20
+	maxDepth = 64
+)
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
@@ -67,6 +83,21 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	d.nodes++
+	d.depth++
+	if d.nodes > maxNodes || d.depth > maxDepth {
+		if !d.tooBig {
+			d.tooBig = true
+			d.r.decodeErrorf(path, "document too large or too deeply nested (aliases expanded): at most %d values and %d levels", maxNodes, maxDepth)
+		}
+		d.depth--
+		return
+	}
+	d.decode(n, v, path, rangeTag)
+	d.depth--
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 	d.r.pos[path] = Pos{n.Line, n.Column}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // an explicit null leaves the zero value
@@ -80,11 +111,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 	}
 	if reflect.PointerTo(v.Type()).Implements(textUnmarshalerType) {
 		if n.Kind != yaml.ScalarNode {
-			d.r.errorf(path, "expected a single value, found a %s", kindName(n))
+			d.r.decodeErrorf(path, "expected a single value, found a %s", kindName(n))
 			return
 		}
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
-			d.r.errorf(path, "%v", err)
+			d.r.decodeErrorf(path, "%v", err)
 		}
 		return
 	}
@@ -93,7 +124,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 		d.object(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.r.errorf(path, "expected a list, found a %s", kindName(n))
+			d.r.decodeErrorf(path, "expected a list, found a %s", kindName(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -103,14 +134,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 		v.Set(s)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
-			d.r.errorf(path, "expected a string, found a %s", kindName(n))
+			d.r.decodeErrorf(path, "expected a string, found a %s", kindName(n))
 			return
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || err != nil {
-			d.r.errorf(path, "expected true or false, found %q", n.Value)
+			d.r.decodeErrorf(path, "expected true or false, found %q", n.Value)
 			return
 		}
 		v.SetBool(b)
@@ -124,12 +155,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 
 func (d *decoder) integer(n *yaml.Node, v reflect.Value, path, rangeTag string) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		d.r.errorf(path, "expected a whole number, found %q", n.Value)
+		d.r.decodeErrorf(path, "expected a whole number, found %q", n.Value)
 		return
 	}
 	i, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil {
-		d.r.errorf(path, "%q is not a whole number in range", n.Value)
+		d.r.decodeErrorf(path, "%q is not a whole number in range", n.Value)
 		return
 	}
 	lo, hi := int64(0), int64(0)
@@ -148,7 +179,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path, rangeTag string) 
 		hi, _ = strconv.ParseInt(b, 10, 64)
 	}
 	if i < lo || i > hi {
-		d.r.errorf(path, "%d is out of range %d-%d", i, lo, hi)
+		d.r.decodeErrorf(path, "%d is out of range %d-%d", i, lo, hi)
 		return
 	}
 	if v.CanUint() {
@@ -160,7 +191,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path, rangeTag string) 
 
 func (d *decoder) object(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.r.errorf(path, "expected an object with fields, found a %s", kindName(n))
+		d.r.decodeErrorf(path, "expected an object with fields, found a %s", kindName(n))
 		return
 	}
 	fields := structFields(v.Type())
@@ -173,14 +204,14 @@ func (d *decoder) object(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if seen[k.Value] {
 			d.r.pos[fp+"#dup"] = Pos{k.Line, k.Column}
-			d.r.errorf(fp+"#dup", "field %q appears twice", k.Value)
+			d.r.decodeErrorf(fp+"#dup", "field %q appears twice", k.Value)
 			continue
 		}
 		seen[k.Value] = true
 		f, ok := fields[k.Value]
 		if !ok {
 			d.r.pos[fp] = Pos{k.Line, k.Column}
-			d.r.errorf(fp, "unknown field%s", suggest(k.Value, fields))
+			d.r.decodeErrorf(fp, "unknown field%s", suggest(k.Value, fields))
 			continue
 		}
 		d.value(val, v.FieldByIndex(f.Index), fp, f.Tag.Get("range"))

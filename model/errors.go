@@ -26,7 +26,10 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Pos.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", e.Pos.Line, e.Pos.Col)
+		fmt.Fprintf(&b, ":%d", e.Pos.Line)
+		if e.Pos.Col > 0 {
+			fmt.Fprintf(&b, ":%d", e.Pos.Col)
+		}
 	}
 	b.WriteString(": ")
 	if e.Path != "" {
@@ -68,10 +71,37 @@ type reporter struct {
 	file string
 	pos  map[string]Pos // field path -> position of its value
 	errs ErrorList
+	// failed holds the paths that did not decode; later checks on them
+	// or below them are not reported, so one typo gives one error.
+	failed map[string]bool
 }
 
 func newReporter(file string) *reporter {
-	return &reporter{file: file, pos: make(map[string]Pos)}
+	return &reporter{file: file, pos: make(map[string]Pos), failed: make(map[string]bool)}
+}
+
+// failedAt reports whether path or one of its parents failed to decode.
+func (r *reporter) failedAt(path string) bool {
+	for p := path; ; {
+		if r.failed[p] {
+			return true
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return false
+		}
+		p = p[:i]
+	}
+}
+
+// failedUnder reports whether anything at or below prefix failed to decode.
+func (r *reporter) failedUnder(prefix string) bool {
+	for p := range r.failed {
+		if p == prefix || strings.HasPrefix(p, prefix+".") || strings.HasPrefix(p, prefix+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // at returns the position of path, or of its nearest recorded parent when the
@@ -96,5 +126,27 @@ func (r *reporter) has(path string) bool {
 }
 
 func (r *reporter) errorf(path, format string, args ...any) {
-	r.errs = append(r.errs, &Error{File: r.file, Pos: r.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	if r.failedAt(path) {
+		return
+	}
+	r.add(path, format, args...)
+}
+
+// maxErrors bounds how many errors one file reports.
+const maxErrors = 200
+
+// decodeErrorf records a decoding error at path and marks the path failed.
+func (r *reporter) decodeErrorf(path, format string, args ...any) {
+	r.failed[path] = true
+	r.add(path, format, args...)
+}
+
+// add appends an error, up to maxErrors and a last one saying so.
+func (r *reporter) add(path, format string, args ...any) {
+	switch {
+	case len(r.errs) < maxErrors:
+		r.errs = append(r.errs, &Error{File: r.file, Pos: r.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	case len(r.errs) == maxErrors:
+		r.errs = append(r.errs, &Error{File: r.file, Pos: r.at(path), Path: path, Msg: "too many errors; stopping"})
+	}
 }

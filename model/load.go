@@ -19,12 +19,11 @@ func LoadFile(path string) (*Policy, error) {
 // file names it in messages.
 func Parse(file string, data []byte) (*Policy, error) {
 	p := &Policy{File: file}
-	pos, err := DecodeStrict(file, data, p)
-	if err != nil {
+	r := newReporter(file)
+	if err := decodeInto(r, data, p); err != nil {
 		return nil, err
 	}
-	p.pos = pos
-	r := &reporter{file: file, pos: pos}
+	p.pos = r.pos
 	applyDefaults(p, r)
 	validate(p, r)
 	if err := r.errs.Err(); err != nil {

@@ -89,12 +89,12 @@ func (r *PortRange) UnmarshalText(b []byte) error {
 	a, c, isRange := strings.Cut(s, "-")
 	lo, err := parsePort(a)
 	if err != nil {
-		return fmt.Errorf("%q: %w", s, err)
+		return err
 	}
 	hi := lo
 	if isRange {
 		if hi, err = parsePort(c); err != nil {
-			return fmt.Errorf("%q: %w", s, err)
+			return err
 		}
 		if hi < lo {
 			return fmt.Errorf("range %q is not ordered: %d > %d", s, lo, hi)
@@ -107,7 +107,7 @@ func (r *PortRange) UnmarshalText(b []byte) error {
 func parsePort(s string) (uint16, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
 	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("port %q is out of range 1-65535", s)
+		return 0, fmt.Errorf("port %s is not a number in range 1-65535", strings.TrimSpace(s))
 	}
 	return uint16(n), nil
 }

@@ -45,6 +45,9 @@ func checkConflicts(p *Policy, r *reporter) {
 	}
 	groups := make(map[Specificity][]entry)
 	for i := range p.Flows {
+		if r.failedUnder(fmt.Sprintf("flows[%d]", i)) {
+			continue // a match that did not decode would conflict falsely
+		}
 		m := &p.Flows[i].Match
 		shape, key := m.shapeKey()
 		s := m.Specificity()

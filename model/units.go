@@ -53,7 +53,7 @@ func ParseRate(s string) (Rate, error) {
 		if lu == u.suffix {
 			v, err := scaleDecimal(num, u.mult)
 			if err != nil {
-				return 0, fmt.Errorf("%q: %w", s, err)
+				return 0, fmt.Errorf("%s: %w bits per second", s, err)
 			}
 			return Rate(v), nil
 		}
@@ -68,12 +68,15 @@ func ParseSize(s string) (Size, error) {
 	if unit == "" {
 		return 0, fmt.Errorf("%q has no unit (write e.g. 1500B or 64KiB)", s)
 	}
+	if !strings.HasSuffix(unit, "B") {
+		return 0, fmt.Errorf("%q: sizes are in bytes, so the unit ends in B (write e.g. 64KiB or 1500B; b would be bits)", s)
+	}
 	lu := strings.ToLower(unit)
 	for _, u := range sizeUnits {
 		if lu == u.suffix {
 			v, err := scaleDecimal(num, u.mult)
 			if err != nil {
-				return 0, fmt.Errorf("%q: %w", s, err)
+				return 0, fmt.Errorf("%s: %w bytes", s, err)
 			}
 			return Size(v), nil
 		}
@@ -90,40 +93,40 @@ func splitUnit(s string) (num, unit string) {
 	return s[:i], strings.TrimSpace(s[i:])
 }
 
-var errNotWhole = errors.New("is not a whole number of the base unit")
+var errNotWhole = errors.New("not a whole number of")
 
 // scaleDecimal returns num*mult exactly, where num is a non-negative decimal
 // such as "2.5". It refuses results that are not whole or overflow uint64.
 func scaleDecimal(num string, mult uint64) (uint64, error) {
 	if num == "" {
-		return 0, errors.New("missing number")
+		return 0, errors.New("missing number of")
 	}
 	intPart, frac, _ := strings.Cut(num, ".")
 	if intPart == "" {
 		intPart = "0"
 	}
 	if strings.Contains(frac, ".") {
-		return 0, errors.New("malformed number")
+		return 0, errors.New("malformed number of")
 	}
 	iv, err := strconv.ParseUint(intPart, 10, 64)
 	if err != nil {
-		return 0, errors.New("number out of range")
+		return 0, errors.New("too many")
 	}
 	hi, lo := bits.Mul64(iv, mult)
 	if hi != 0 {
-		return 0, errors.New("number out of range")
+		return 0, errors.New("too many")
 	}
 	total := lo
 	if frac != "" {
 		// frac/10^len(frac) * mult must be whole.
 		fv, err := strconv.ParseUint(frac, 10, 64)
 		if err != nil || len(frac) > 18 {
-			return 0, errors.New("too many decimal places")
+			return 0, errors.New("too many decimal places for")
 		}
 		den := uint64(math.Pow10(len(frac)))
 		fh, fl := bits.Mul64(fv, mult)
 		if fh >= den {
-			return 0, errors.New("number out of range")
+			return 0, errors.New("too many")
 		}
 		q, r := bits.Div64(fh, fl, den)
 		if r != 0 {
@@ -132,7 +135,7 @@ func scaleDecimal(num string, mult uint64) (uint64, error) {
 		var carry uint64
 		total, carry = bits.Add64(total, q, 0)
 		if carry != 0 {
-			return 0, errors.New("number out of range")
+			return 0, errors.New("too many")
 		}
 	}
 	return total, nil

@@ -41,7 +41,8 @@ func validate(p *Policy, r *reporter) {
 	checkConflicts(p, r)
 	for i := range p.Targets {
 		t := &p.Targets[i]
-		if t.Capacity == 0 {
+		// Admission needs every rate: skip it when a class failed to decode.
+		if t.Capacity == 0 || r.failedUnder("classes") || r.failedUnder(fmt.Sprintf("targets[%d]", i)) {
 			continue // admission runs at plan time against the probed link speed
 		}
 		if err := Admit(p, t, t.Capacity); err != nil {

@@ -150,10 +150,13 @@ func LoadProfile(name string) (*Capabilities, error) {
 func ParseProfile(file string, data []byte) (*Capabilities, error) {
 	c := new(Capabilities)
 	pos, err := model.DecodeStrict(file, data, c)
-	if err != nil {
+	if pos == nil {
 		return nil, err
 	}
 	var errs model.ErrorList
+	if err != nil {
+		errs = err.(model.ErrorList)
+	}
 	bad := func(p, format string, args ...any) {
 		errs = append(errs, &model.Error{File: file, Pos: pos[p], Path: p, Msg: fmt.Sprintf(format, args...)})
 	}

@@ -121,7 +121,7 @@ func (cc *compiler) classPlan(c *model.Class) ClassPlan {
 		Mark:              Mark{DSCP: *c.Mark.DSCP, PCP: *c.Mark.PCP},
 		MarkNonConforming: Mark{DSCP: *c.MarkNonConforming.DSCP, PCP: *c.MarkNonConforming.PCP},
 		RoCE:              c.RoCE, PFC: c.PFC,
-		Where:             Where{Placement: Hardware},
+		Where: Where{Placement: Hardware},
 	}
 	if c.MinPoliced > 0 && c.Rate > 0 {
 		cp.Overhead = cc.overhead(c.Name)

@@ -116,15 +116,7 @@ func ruleEqual(cur, want *Rule) bool {
 	if cur.Stored != "" {
 		return cur.Stored == RuleFingerprint(want)
 	}
-	return RuleFingerprint(cur) == RuleFingerprint(want)
-}
-
-// RuleFingerprint is the fingerprint of a rule's content (Stored excluded).
-// Drivers store it with the installed rule (e.g. in a tc action cookie).
-func RuleFingerprint(r *Rule) string {
-	c := *r
-	c.Stored = ""
-	return Fingerprint(&c)
+	return cur.Equal(want)
 }
 
 func indexRules(rs []Rule) map[string]*Rule {

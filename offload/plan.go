@@ -133,10 +133,10 @@ type ClassPlan struct {
 	EffectiveRate model.Rate `json:"effective_rate,omitempty"`
 	NonConforming model.Mode `json:"non_conforming"`
 	// Mark and MarkNonConforming are complete: both fields set.
-	Mark              Mark  `json:"mark"`
-	MarkNonConforming Mark  `json:"mark_non_conforming"`
-	RoCE              bool  `json:"roce,omitempty"`
-	PFC               bool  `json:"pfc,omitempty"`
+	Mark              Mark `json:"mark"`
+	MarkNonConforming Mark `json:"mark_non_conforming"`
+	RoCE              bool `json:"roce,omitempty"`
+	PFC               bool `json:"pfc,omitempty"`
 	// Scheduler is how a switch enforces the class's rate:
 	// "one-rate-two-color" (cir/bc, SHAPE or remark on exceed),
 	// "two-rate-three-color" (cir/pir/bc/be policer), or "" (none).
