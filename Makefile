@@ -1,0 +1,92 @@
+# qosplane: `make demo` runs the main job on the embedded veth lab; `make test`
+# runs every test (unit, fuzz smoke, veth e2e, kernel lab, gNMI e2e). Both
+# install what they need (apt, Go tools) on a fresh machine; run them as root.
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+FUZZTIME    ?= 20s
+BIN         := bin/qosplane
+
+# Fuzz targets run for FUZZTIME each by `make fuzz` (package:target).
+FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile
+
+# Debian packages the tests and the demo use.
+APT_PACKAGES := iproute2 iperf3 ethtool qemu-system-x86 busybox-static cpio kmod gcc make
+
+.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi bench-pacer demo deps generate-oc clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/qosplane
+
+# test is what CI runs (.ci/run): lint, unit tests, fuzz smoke and every e2e lab.
+test: deps lint unit fuzz e2e
+
+unit:
+	$(GO) test -count=1 ./...
+
+lint: $(STATICCHECK)
+	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
+	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.7.0
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./model/... ./offload/...
+
+e2e: e2e-veth e2e-kernel e2e-gnmi
+
+e2e-veth:
+	@if [ -x e2e/veth/run.sh ] || [ -f e2e/veth/run.sh ]; then bash e2e/veth/run.sh; \
+	  else echo "e2e-veth: the veth lab is not in this tree yet"; fi
+
+e2e-kernel:
+	@if [ -f e2e/kernellab/run.sh ]; then bash e2e/kernellab/run.sh ./e2e/kernellab/labcheck ./drivers/nic ./e2e/kernel; \
+	  else echo "e2e-kernel: the kernel lab is not in this tree yet"; fi
+
+e2e-gnmi:
+	@if [ -d e2e/gnmi ]; then $(GO) test -count=1 ./e2e/gnmi/... ./drivers/gnmi/...; \
+	  else echo "e2e-gnmi: the gNMI e2e is not in this tree yet"; fi
+
+bench-pacer:
+	@if [ -f e2e/veth/bench.sh ]; then bash e2e/veth/bench.sh; \
+	  else echo "bench-pacer: the pacer bench is not in this tree yet"; fi
+
+generate-oc:
+	bash drivers/gnmi/oc/generate.sh
+
+# demo runs the main job on the embedded default. Until the agent lands it
+# prints the plan of every example for every profile that fits it.
+demo: build
+	@for f in examples/*.yaml; do \
+	  for p in $$(./$(BIN) profiles | awk '{print $$1}'); do \
+	    kind=$$(./$(BIN) profiles | awk -v p=$$p '$$1==p {print $$2}'); \
+	    if grep -q 'kind: switch' $$f; then [ "$$kind" = switch ] || continue; else [ "$$kind" != switch ] || continue; fi; \
+	    echo "=== $$f with profile $$p"; ./$(BIN) plan $$f --caps $$p || exit 1; echo; \
+	  done; \
+	done
+
+# deps installs the Debian packages the labs need when any is missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: missing Debian packages:$$missing (run as root to install them)"; exit 1; fi; \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+
+clean:
+	rm -rf bin
