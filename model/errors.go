@@ -58,6 +58,9 @@ func (l ErrorList) Err() error {
 		return nil
 	}
 	slices.SortStableFunc(l, func(a, b *Error) int {
+		if c := cmp.Compare(a.File, b.File); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.Pos.Line, b.Pos.Line); c != 0 {
 			return c
 		}
@@ -74,6 +77,9 @@ type reporter struct {
 	// failed holds the paths that did not decode; later checks on them
 	// or below them are not reported, so one typo gives one error.
 	failed map[string]bool
+	// files maps a path to the file it came from when a policy was merged
+	// from several files; nil for one file.
+	files map[string]string
 }
 
 func newReporter(file string) *reporter {
@@ -119,6 +125,23 @@ func (r *reporter) at(path string) Pos {
 	}
 }
 
+// fileAt returns the file the field at path came from.
+func (r *reporter) fileAt(path string) string {
+	if r.files == nil {
+		return r.file
+	}
+	for p := path; ; {
+		if f, ok := r.files[p]; ok {
+			return f
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return r.file
+		}
+		p = p[:i]
+	}
+}
+
 // has reports whether the file set the field at path.
 func (r *reporter) has(path string) bool {
 	_, ok := r.pos[path]
@@ -143,10 +166,14 @@ func (r *reporter) decodeErrorf(path, format string, args ...any) {
 
 // add appends an error, up to maxErrors and a last one saying so.
 func (r *reporter) add(path, format string, args ...any) {
+	file, pos := r.fileAt(path), r.at(path)
+	if _, field, ok := strings.Cut(path, fileSep); ok {
+		path = field
+	}
 	switch {
 	case len(r.errs) < maxErrors:
-		r.errs = append(r.errs, &Error{File: r.file, Pos: r.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+		r.errs = append(r.errs, &Error{File: file, Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 	case len(r.errs) == maxErrors:
-		r.errs = append(r.errs, &Error{File: r.file, Pos: r.at(path), Path: path, Msg: "too many errors; stopping"})
+		r.errs = append(r.errs, &Error{File: file, Pos: pos, Path: path, Msg: "too many errors; stopping"})
 	}
 }
