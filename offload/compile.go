@@ -37,14 +37,11 @@ func Compile(p *model.Policy, caps CapsFunc) (*Plan, error) {
 // p.Order(), passed in so that compiling many targets sorts once.
 func CompileTarget(p *model.Policy, t *model.Target, c *Capabilities, order []int) (*TargetPlan, error) {
 	tp := &TargetPlan{
-		Target:  t.Name,
-		Kind:    t.Kind,
-		Owner:   "qosplane-" + p.Name,
-		Profile: c.Profile,
-		Device: Device{
-			Interface: t.Interface, PCI: t.PCI, Representors: t.Representors,
-			Address: t.Address, Interfaces: t.Interfaces, TLS: t.TLS, Credentials: t.Credentials,
-		},
+		Target:   t.Name,
+		Kind:     t.Kind,
+		Owner:    "qosplane-" + p.Name,
+		Profile:  c.Profile,
+		Device:   DeviceOf(t),
 		Capacity: t.Capacity,
 		Classes:  []ClassPlan{},
 		Rules:    []Rule{},
@@ -88,6 +85,14 @@ func CompileTarget(p *model.Policy, t *model.Target, c *Capabilities, order []in
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return tp, nil
+}
+
+// DeviceOf returns how to reach target t.
+func DeviceOf(t *model.Target) Device {
+	return Device{
+		Interface: t.Interface, PCI: t.PCI, Representors: t.Representors,
+		Address: t.Address, Interfaces: t.Interfaces, TLS: t.TLS, Credentials: t.Credentials,
+	}
 }
 
 // compiler holds one target's compilation.

@@ -1,0 +1,300 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/qosplane/qosplane/model"
+)
+
+// Config configures an Agent. Zero durations take the defaults shown.
+type Config struct {
+	// PolicyPath is a policy file or a directory of policy files.
+	PolicyPath string
+	// Profile, when set, overrides every target's capability profile.
+	Profile string
+	// Interval between reconciles that repair drift (30s).
+	Interval time.Duration
+	// WatchInterval between checks of the policy for changes (1s).
+	WatchInterval time.Duration
+	// CountersInterval between counter reads (2s).
+	CountersInterval time.Duration
+	// TargetTimeout bounds one reconcile of one target (30s).
+	TargetTimeout time.Duration
+	// BackoffMin and BackoffMax bound the retry delay after a failure
+	// (1s, 2m); it doubles with each consecutive failure.
+	BackoffMin, BackoffMax time.Duration
+	// RemoveOnExit removes what qosplane installed when the agent stops;
+	// by default hardware state stays so a restart adopts it without
+	// disturbing traffic. The software pacer always stops and hands its
+	// interfaces back, since it lives in this process.
+	RemoveOnExit bool
+	// StatusSocket is the unix socket of the status API ("" = none).
+	StatusSocket string
+	// MetricsAddr is the TCP address of the Prometheus endpoint ("" = off).
+	MetricsAddr string
+	Factory     Factory
+	Log         *slog.Logger
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Interval, 30*time.Second)
+	def(&c.WatchInterval, time.Second)
+	def(&c.CountersInterval, 2*time.Second)
+	def(&c.TargetTimeout, 30*time.Second)
+	def(&c.BackoffMin, time.Second)
+	def(&c.BackoffMax, 2*time.Minute)
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Agent keeps every target of a policy at its plan.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	policy    *model.Policy // the running, valid policy
+	order     []int         // policy.Order()
+	hash      [32]byte      // of the policy files as read
+	loadedAt  time.Time
+	policyErr error // the last refused policy, nil once a valid one loads
+	workers   map[string]*worker
+	// metricsAddr is where the metrics endpoint listens.
+	metricsAddr string
+
+	reload chan struct{}
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config) (*Agent, error) {
+	cfg.defaults()
+	if cfg.Factory == nil {
+		return nil, errors.New("agent: no driver factory")
+	}
+	if cfg.PolicyPath == "" {
+		return nil, errors.New("agent: no policy path")
+	}
+	return &Agent{cfg: cfg, log: cfg.Log, workers: make(map[string]*worker), reload: make(chan struct{}, 1)}, nil
+}
+
+// Reload asks the agent to read the policy again now (SIGHUP).
+func (a *Agent) Reload() {
+	select {
+	case a.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Run loads the policy and reconciles until ctx is done, then shuts down as
+// configured. It returns an error when the first policy cannot be loaded or
+// a listener cannot be opened; later policy errors are refused and reported.
+func (a *Agent) Run(ctx context.Context) error {
+	if _, err := a.load(); err != nil {
+		return err
+	}
+	var servers []func()
+	if a.cfg.StatusSocket != "" {
+		stop, err := a.serveStatus(a.cfg.StatusSocket)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, stop)
+	}
+	if a.cfg.MetricsAddr != "" {
+		stop, err := a.serveMetrics(a.cfg.MetricsAddr)
+		if err != nil {
+			for _, s := range servers {
+				s()
+			}
+			return err
+		}
+		servers = append(servers, stop)
+	}
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	a.syncWorkers(wctx, &wg)
+
+	watch := time.NewTicker(a.cfg.WatchInterval)
+	defer watch.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-a.reload:
+		case <-watch.C:
+		}
+		changed, err := a.load()
+		if err != nil || !changed {
+			continue
+		}
+		a.syncWorkers(wctx, &wg)
+	}
+	a.log.Info("stopping", "remove_on_exit", a.cfg.RemoveOnExit)
+	stopWorkers()
+	wg.Wait()
+	a.mu.Lock()
+	workers := make([]*worker, 0, len(a.workers))
+	for _, w := range a.workers {
+		workers = append(workers, w)
+	}
+	a.mu.Unlock()
+	a.shutdown(workers)
+	for _, s := range servers {
+		s()
+	}
+	return nil
+}
+
+// shutdown stops every worker's drivers in parallel, each within the
+// target timeout.
+func (a *Agent) shutdown(workers []*worker) {
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.TargetTimeout)
+			defer cancel()
+			w.stop(ctx, a.cfg.RemoveOnExit)
+		}()
+	}
+	wg.Wait()
+}
+
+// load reads the policy. It reports whether a new valid policy replaced
+// the running one. A refused policy leaves the running one in place.
+func (a *Agent) load() (changed bool, err error) {
+	sum, err := hashPolicy(a.cfg.PolicyPath)
+	if err == nil {
+		a.mu.Lock()
+		same := a.policy != nil && sum == a.hash || a.policyErr != nil && sum == a.hash
+		a.mu.Unlock()
+		if same {
+			return false, nil
+		}
+	}
+	p, perr := model.Load(a.cfg.PolicyPath)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil {
+		a.hash = sum
+	}
+	if perr != nil {
+		a.policyErr = perr
+		a.log.Error("policy refused; targets keep their state", "path", a.cfg.PolicyPath, "err", perr)
+		return false, perr
+	}
+	a.policy, a.order, a.policyErr, a.loadedAt = p, p.Order(), nil, time.Now()
+	a.log.Info("policy loaded", "policy", p.Name, "classes", len(p.Classes), "flows", len(p.Flows), "targets", len(p.Targets))
+	return true, nil
+}
+
+// hashPolicy hashes a policy file or the policy files of a directory.
+func hashPolicy(path string) ([32]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	files := []string{path}
+	if st.IsDir() {
+		files, _ = filepath.Glob(filepath.Join(path, "*"))
+		sort.Strings(files)
+	}
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // directories and vanished files
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(data))
+		h.Write(data)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// snapshot returns the running policy.
+func (a *Agent) snapshot() (*model.Policy, []int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.policy, a.order
+}
+
+// syncWorkers starts a worker for each new target, kicks the existing ones,
+// and retires the workers of targets the policy no longer has (removing
+// what qosplane installed on them).
+func (a *Agent) syncWorkers(ctx context.Context, wg *sync.WaitGroup) {
+	p, _ := a.snapshot()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	want := make(map[string]bool)
+	for _, t := range p.Targets {
+		want[t.Name] = true
+		if w, ok := a.workers[t.Name]; ok {
+			w.kickNow()
+			continue
+		}
+		w := newWorker(a, t.Name)
+		a.workers[t.Name] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	for name, w := range a.workers {
+		if want[name] {
+			continue
+		}
+		delete(a.workers, name)
+		a.log.Info("target left the policy; removing its state", "target", name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.retire()
+			rctx, cancel := context.WithTimeout(context.Background(), a.cfg.TargetTimeout)
+			defer cancel()
+			w.stop(rctx, true)
+		}()
+	}
+}
+
+// listenUnix opens a unix socket readable only by its owner, replacing a
+// stale socket file but never one another process is serving.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("status socket %s: another agent is serving it", path)
+	}
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	return l, nil
+}
