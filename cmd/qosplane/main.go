@@ -47,6 +47,10 @@ func commands() []command {
 	return []command{
 		{"validate", "validate FILE: check a policy and report every problem", runValidate},
 		{"plan", "plan FILE [--target T] [--caps PROFILE|FILE] [-o text|json|json-ietf]: show what goes to hardware and what falls back", runPlan},
+		{"apply", "apply POLICY: bring every target to its plan once (pacer targets are served until interrupted)", runApply},
+		{"remove", "remove POLICY: remove what qosplane installed on every target", runRemove},
+		{"agent", "agent POLICY: keep every target at its policy (reload on change and SIGHUP, drift repair, status API)", runAgent},
+		{"status", "status [--watch] [-o text|json]: what the agent runs where, with counters", runStatus},
 		{"profiles", "profiles: list the built-in capability profiles", runProfiles},
 		{"version", "version: print the version", runVersion},
 	}

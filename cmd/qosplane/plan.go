@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
+	"github.com/qosplane/qosplane/drivers/nic"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -41,7 +43,7 @@ func runPlan(ctx context.Context, c *cli, args []string) int {
 			return exitInvalid
 		}
 	}
-	plan, err := offload.Compile(p, profileResolver(*caps))
+	plan, err := offload.Compile(p, profileResolver(ctx, *caps, "qosplane-"+p.Name))
 	if err != nil {
 		c.errorf("%s: %v", pos[0], err)
 		return exitInvalid
@@ -77,9 +79,9 @@ func selectTarget(p *model.Policy, name string) error {
 }
 
 // profileResolver returns the capabilities for each target: the --caps
-// override, else the target's own profile, else the default for its kind
-// (openconfig-switch for switches; NICs must name one to plan offline).
-func profileResolver(override string) offload.CapsFunc {
+// override, else the target's own profile, else what the NIC on this host
+// reports (probed read-only), else openconfig-switch for switches.
+func profileResolver(ctx context.Context, override, owner string) offload.CapsFunc {
 	return func(t *model.Target) (*offload.Capabilities, error) {
 		name := override
 		if name == "" {
@@ -88,10 +90,18 @@ func profileResolver(override string) offload.CapsFunc {
 		if name == "" && t.Kind == model.Switch {
 			name = "openconfig-switch"
 		}
-		if name == "" {
-			return nil, fmt.Errorf("no capability profile: set profile in the policy or pass --caps (built in: %s)",
-				strings.Join(offload.Profiles(), ", "))
+		if name != "" {
+			return offload.LoadProfile(name)
 		}
-		return offload.LoadProfile(name)
+		d, err := nic.Open(offload.DeviceOf(t), owner, "", slog.New(slog.DiscardHandler))
+		if err == nil {
+			defer d.Close()
+			var c *offload.Capabilities
+			if c, err = d.Probe(ctx); err == nil {
+				return c, nil
+			}
+		}
+		return nil, fmt.Errorf("no capability profile and probing %s failed (%v): set profile in the policy or pass --caps (built in: %s)",
+			t.Interface, err, strings.Join(offload.Profiles(), ", "))
 	}
 }

@@ -79,6 +79,10 @@ type Agent struct {
 	metricsAddr string
 
 	reload chan struct{}
+	// pending is the hash of a changed policy seen once: it loads when the
+	// next check sees the same content, so a file caught mid-write is not
+	// refused (Reload loads at once).
+	pending [32]byte
 }
 
 // New returns an agent; Run starts it.
@@ -105,7 +109,7 @@ func (a *Agent) Reload() {
 // configured. It returns an error when the first policy cannot be loaded or
 // a listener cannot be opened; later policy errors are refused and reported.
 func (a *Agent) Run(ctx context.Context) error {
-	if _, err := a.load(); err != nil {
+	if _, err := a.load(true); err != nil {
 		return err
 	}
 	var servers []func()
@@ -134,13 +138,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer watch.Stop()
 loop:
 	for {
+		force := false
 		select {
 		case <-ctx.Done():
 			break loop
 		case <-a.reload:
+			force = true
 		case <-watch.C:
 		}
-		changed, err := a.load()
+		changed, err := a.load(force)
 		if err != nil || !changed {
 			continue
 		}
@@ -180,13 +186,17 @@ func (a *Agent) shutdown(workers []*worker) {
 
 // load reads the policy. It reports whether a new valid policy replaced
 // the running one. A refused policy leaves the running one in place.
-func (a *Agent) load() (changed bool, err error) {
+// Without force a changed policy is read once its content is the same on
+// two checks in a row.
+func (a *Agent) load(force bool) (changed bool, err error) {
 	sum, err := hashPolicy(a.cfg.PolicyPath)
 	if err == nil {
 		a.mu.Lock()
-		same := a.policy != nil && sum == a.hash || a.policyErr != nil && sum == a.hash
+		same := (a.policy != nil || a.policyErr != nil) && sum == a.hash
+		settling := !force && sum != a.pending
+		a.pending = sum
 		a.mu.Unlock()
-		if same {
+		if same || settling && (a.policy != nil || a.policyErr != nil) {
 			return false, nil
 		}
 	}
@@ -298,3 +308,6 @@ func listenUnix(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// timer returns a channel that fires after d.
+func (a *Agent) timer(d time.Duration) <-chan time.Time { return time.After(d) }

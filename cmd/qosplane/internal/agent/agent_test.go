@@ -372,3 +372,43 @@ func TestStatusSocketAndMetrics(t *testing.T) {
 		t.Errorf("second agent on the socket: %v", err)
 	}
 }
+
+func TestApplyOnceAndRemoveAll(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	writePolicy(t, path, "1Gbit")
+	f := newFakeFactory()
+	a, err := New(Config{PolicyPath: path, Factory: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, serve, err := a.ApplyOnce(context.Background())
+	if err != nil || serve != nil {
+		t.Fatalf("ApplyOnce: %v (pacer serving %v)", err, serve != nil)
+	}
+	if target(s, "nic").LastOps == 0 || f.device("nic", "").closes != 1 || f.device("nic", "").plan == nil {
+		t.Errorf("apply: %+v", target(s, "nic"))
+	}
+	// Apply again: nothing to do.
+	s, _, _ = a.ApplyOnce(context.Background())
+	if target(s, "nic").LastOps != 0 || f.device("nic", "").applies != 1 {
+		t.Errorf("second apply wrote: %+v", target(s, "nic"))
+	}
+	if err := a.RemoveAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.device("nic", "").plan != nil || f.device("leaf", "").plan != nil {
+		t.Error("remove left state")
+	}
+	// A pacer target keeps serving until the context ends.
+	f.device("nic", "ice").failWith = fmt.Errorf("%w: no", offload.ErrRefused)
+	_, serve, err = a.ApplyOnce(context.Background())
+	if err != nil || serve == nil {
+		t.Fatalf("pacer apply: %v, serve %v", err, serve != nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	serve(ctx)
+	if f.pacer("nic").removes != 1 {
+		t.Error("the pacer was not stopped after serving")
+	}
+}

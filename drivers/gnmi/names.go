@@ -1,0 +1,41 @@
+package gnmi
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/qosplane/qosplane/offload"
+)
+
+// owned reports whether name belongs to owner: it is owner itself or
+// starts with owner + "-".
+func owned(owner, name string) bool {
+	return name == owner || strings.HasPrefix(name, owner+"-")
+}
+
+// policyName is the scheduler policy qosplane installs for a plan.
+func policyName(tp *offload.TargetPlan) string { return tp.Owner }
+
+// groupName is the forwarding group of a class.
+func groupName(tp *offload.TargetPlan, class string) string { return tp.Owner + "-" + class }
+
+// queueName is the output queue of a class: the plan's Queue when it
+// carries the owner prefix, else "<owner>-<Queue or class name>".
+func queueName(tp *offload.TargetPlan, c *offload.ClassPlan) string {
+	q := c.Queue
+	if q == "" {
+		q = c.Name
+	}
+	if owned(tp.Owner, q) {
+		return q
+	}
+	return tp.Owner + "-" + q
+}
+
+// termID is the id of a rule's term. openconfig terms are keyed, not
+// ordered, and switches evaluate them in key order, so the id leads with the
+// zero-padded precedence: terms sort in precedence order, and adding a rule
+// renames no other term.
+func termID(r *offload.Rule) string {
+	return fmt.Sprintf("%05d-%s", r.Precedence, r.Flow)
+}

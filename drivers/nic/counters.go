@@ -1,0 +1,97 @@
+package nic
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/qosplane/qosplane/offload"
+)
+
+// Counters reads rule counters from the flower filters' first action
+// (software and hardware packets/bytes; a rule split into IPv4 and IPv6
+// filters sums both) and class counters from the root mqprio's per-TC
+// classes (a class sharing a TC reports the TC's counts).
+func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := d.reload(); err != nil {
+		return nil, err
+	}
+	st := d.st
+	s, err := d.scan(st)
+	if err != nil {
+		return nil, fmt.Errorf("nic %s: counters: %w", d.dev.Interface, err)
+	}
+	out := &offload.Counters{Time: time.Now(), Rules: make(map[string]offload.RuleCounters), Classes: make(map[string]offload.ClassCounters)}
+	for id, rs := range st.Rules {
+		var rc offload.RuleCounters
+		rc.Where = rs.Rule.Where.Placement
+		for _, ref := range rs.Filters {
+			f, ok := s.filters[refKey(ref.Dev, ref.Hook, ref.Pref, ref.Handle)]
+			if !ok {
+				continue
+			}
+			rc.Packets += f.Packets
+			rc.Bytes += f.Bytes
+			rc.HardwarePackets += f.HWPackets
+			rc.HardwareBytes += f.HWBytes
+		}
+		out.Rules[id] = rc
+	}
+	if s.root != nil && isOurMqprio(s.root) {
+		tcs, err := d.c.tcClassStats(s.rootIdx, s.root.Handle)
+		if err != nil {
+			return nil, fmt.Errorf("nic %s: counters: %w", d.dev.Interface, err)
+		}
+		for _, cp := range st.Classes {
+			if cp.TC < 0 {
+				continue
+			}
+			cs := tcs[cp.TC]
+			cc := offload.ClassCounters{Packets: cs.packets, Bytes: cs.bytes, Drops: cs.drops, QueueDepth: cs.backlog, Where: cp.Where.Placement}
+			if st.Queues != nil && cp.TC < len(st.Queues.TCs) {
+				cc.ConfiguredRate = st.Queues.TCs[cp.TC].MaxRate
+			}
+			out.Classes[cp.Name] = cc
+		}
+	}
+	return out, nil
+}
+
+type classStats struct{ bytes, packets, drops, backlog uint64 }
+
+// tcClassStats dumps the mqprio's classes: the TC classes are
+// <major>:ffe0+tc and carry the sum of their queues.
+func (c *conn) tcClassStats(ifindex int, qdisc uint32) (map[int]classStats, error) {
+	out := make(map[int]classStats)
+	err := c.dump(rtmGetClass, tcmsg(ifindex, 0, qdisc, 0), func(msg []byte) error {
+		idx, h, _, _, rest, err := parseTcmsg(msg)
+		if err != nil || idx != ifindex || h&0xFFFF0000 != qdisc {
+			return err
+		}
+		minor := int(h & 0xFFFF)
+		if minor < tcHMinPrio || minor > tcHMinPrio+15 {
+			return nil
+		}
+		m, err := attrMap(rest)
+		if err != nil {
+			return err
+		}
+		var cs classStats
+		if sm, err := attrMap(m[tcaStats2]); err == nil {
+			cs.bytes, cs.packets, _, _ = parseStats(m[tcaStats2])
+			if q := sm[tcaStatsQueue]; len(q) >= 20 {
+				// struct gnet_stats_queue: qlen, backlog, drops, requeues, overlimits.
+				cs.backlog = uint64(native.Uint32(q[4:]))
+				cs.drops = uint64(native.Uint32(q[8:]))
+			}
+		}
+		out[minor-tcHMinPrio] = cs
+		return nil
+	})
+	return out, err
+}

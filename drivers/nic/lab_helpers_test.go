@@ -1,0 +1,158 @@
+package nic
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
+	"github.com/qosplane/qosplane/offload"
+)
+
+// inLab reports whether the test runs inside the kernel lab VM, where every
+// feature the lab provides must exist (a missing one fails the test).
+func inLab() bool { return os.Getenv("QOSPLANE_KERNEL_LAB") == "1" }
+
+// needIface skips (outside the lab) or fails (inside) when the kernel
+// lab's test NIC ifname, root, or iproute2's tc is missing.
+func needIface(t *testing.T, ifname string) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if inLab() {
+			t.Fatalf("kernel lab: "+format, args...)
+		}
+		t.Skipf("needs the kernel lab (run: bash e2e/kernellab/run.sh ./drivers/nic): "+format, args...)
+	}
+	if os.Geteuid() != 0 {
+		missing("not root")
+	}
+	if _, err := net.InterfaceByName(ifname); err != nil {
+		missing("interface %s (qostestnic module): %v", ifname, err)
+	}
+	if !qtnstate.Available() {
+		missing("qostestnic debugfs state at %s", qtnstate.DebugfsRoot)
+	}
+	if tcPath() == "" {
+		missing("iproute2 tc")
+	}
+}
+
+func tcPath() string {
+	for _, p := range []string{"/usr/sbin/tc", "/sbin/tc"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+// tcJSON runs iproute2's `tc -j args...` and decodes its output.
+func tcJSON(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	out, err := exec.Command(tcPath(), append([]string{"-j"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tc -j %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var v []map[string]any
+	if len(strings.TrimSpace(string(out))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("tc -j %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return v
+}
+
+func tcRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(tcPath(), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// tcFilters returns the filters (entries with options) of dev at hook.
+func tcFilters(t *testing.T, dev, hk string) []map[string]any {
+	var out []map[string]any
+	for _, f := range tcJSON(t, "filter", "show", "dev", dev, hk) {
+		if _, ok := f["options"]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func rootQdiscKind(t *testing.T, dev string) (kind, handle string) {
+	for _, q := range tcJSON(t, "qdisc", "show", "dev", dev) {
+		if q["root"] == true {
+			k, _ := q["kind"].(string)
+			h, _ := q["handle"].(string)
+			return k, h
+		}
+	}
+	return "", ""
+}
+
+func labDriver(t *testing.T, ifname, owner, stateDir string, reps ...string) *Driver {
+	t.Helper()
+	d, err := Open(offload.Device{Interface: ifname, Representors: reps}, owner, "", slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})), WithStateDir(stateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// converge runs Current, Diff and Apply, and returns the ops applied.
+func converge(t *testing.T, d *Driver, want *offload.TargetPlan) []offload.Op {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := d.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := offload.Diff(cur, want)
+	if err := d.Apply(ctx, want, ops); err != nil {
+		t.Fatalf("apply %d ops: %v", len(ops), err)
+	}
+	return ops
+}
+
+// assertConverged checks that Current gives no ops against want, without
+// writes.
+func assertConverged(t *testing.T, d *Driver, want *offload.TargetPlan) {
+	t.Helper()
+	before := d.Writes()
+	cur, err := d.Current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := offload.Diff(cur, want); len(ops) != 0 {
+		var ids []string
+		for _, o := range ops {
+			ids = append(ids, string(o.Kind)+" "+string(o.Object)+" "+o.ID)
+		}
+		t.Fatalf("not converged: %d ops: %s", len(ops), strings.Join(ids, "; "))
+	}
+	if w := d.Writes() - before; w != 0 {
+		t.Fatalf("Current made %d writes", w)
+	}
+}
+
+// removeAll removes what the driver owns and fails the test on error; used
+// with t.Cleanup so that a failed test leaves the lab NIC clean.
+func removeAll(t *testing.T, d *Driver) {
+	t.Cleanup(func() {
+		_ = qtnstate.SetFailNth(0)
+		if err := d.Remove(context.Background()); err != nil {
+			t.Errorf("cleanup remove: %v", err)
+		}
+	})
+}

@@ -1,0 +1,150 @@
+package nic
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/Mellanox/rdmamap"
+	"github.com/safchain/ethtool"
+
+	"github.com/qosplane/qosplane/model"
+	"github.com/qosplane/qosplane/offload"
+)
+
+// DeviceInfo is what Probe reads from the device.
+type DeviceInfo struct {
+	Driver string
+	// HWTCOffload: the hw-tc-offload feature exists (Changeable) and its
+	// current state (On).
+	HWTCOffloadChangeable, HWTCOffloadOn bool
+	// Channels is the combined (or else transmit) queue count.
+	Channels int
+	// Speed is the link speed in bit/s; zero when unknown.
+	Speed model.Rate
+	// SwitchID is phys_switch_id (switchdev mode), Representors the
+	// interfaces sharing it with a VF port name (pfNvfM).
+	SwitchID     string
+	Representors []string
+	// RDMA is the RDMA device of the interface, if any.
+	RDMA string
+}
+
+var vfPortName = regexp.MustCompile(`^pf\d+vf\d+$`)
+
+func readSysfs(sysfs, iface, file string) string {
+	b, err := os.ReadFile(filepath.Join(sysfs, "class/net", iface, file))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// probeDevice reads the device through ethtool (ioctl), sysfs and rdmamap.
+func probeDevice(sysfs, iface string) (*DeviceInfo, error) {
+	et, err := ethtool.NewEthtool()
+	if err != nil {
+		return nil, fmt.Errorf("ethtool: %w", err)
+	}
+	defer et.Close()
+	info := new(DeviceInfo)
+	if info.Driver, err = et.DriverName(iface); err != nil {
+		return nil, fmt.Errorf("ethtool driver info of %s: %w", iface, err)
+	}
+	feats, err := et.FeaturesWithState(iface)
+	if err != nil {
+		return nil, fmt.Errorf("ethtool features of %s: %w", iface, err)
+	}
+	if f, ok := feats["hw-tc-offload"]; ok {
+		info.HWTCOffloadChangeable, info.HWTCOffloadOn = f.Available, f.Active
+	}
+	if ch, err := et.GetChannels(iface); err == nil {
+		info.Channels = int(max(ch.CombinedCount, ch.TxCount))
+	}
+	if speed, err := et.CmdGet(&ethtool.EthtoolCmd{}, iface); err == nil && speed != 0 && speed != 0xFFFFFFFF && speed != 0xFFFF {
+		info.Speed = model.Rate(speed) * 1_000_000
+	} else if s, err := strconv.ParseUint(readSysfs(sysfs, iface, "speed"), 10, 32); err == nil && s > 0 {
+		info.Speed = model.Rate(s) * 1_000_000
+	}
+	info.SwitchID = readSysfs(sysfs, iface, "phys_switch_id")
+	if info.SwitchID != "" {
+		ents, _ := os.ReadDir(filepath.Join(sysfs, "class/net"))
+		for _, e := range ents {
+			n := e.Name()
+			if n == iface || readSysfs(sysfs, n, "phys_switch_id") != info.SwitchID {
+				continue
+			}
+			if vfPortName.MatchString(readSysfs(sysfs, n, "phys_port_name")) {
+				info.Representors = append(info.Representors, n)
+			}
+		}
+		slices.Sort(info.Representors)
+	}
+	if dev, err := rdmamap.GetRdmaDeviceForNetdevice(iface); err == nil {
+		info.RDMA = dev
+	}
+	return info, nil
+}
+
+// pickProfile returns the built-in profile for a probed device: the one
+// whose drivers list names its driver (mlx5_core -> mlx5-nic, ice -> ice),
+// mlx5-switchdev for an mlx5 eswitch in switchdev mode, none otherwise.
+func pickProfile(info *DeviceInfo) string {
+	if info.Driver == "mlx5_core" && info.SwitchID != "" {
+		return "mlx5-switchdev"
+	}
+	for _, name := range offload.Profiles() {
+		p, err := offload.LoadProfile(name)
+		if err != nil || p.Kind != "nic" {
+			continue
+		}
+		if slices.Contains(p.Drivers, info.Driver) {
+			return name
+		}
+	}
+	return "none"
+}
+
+// Probe reads the device and returns the profile's capabilities completed
+// with the link speed and channel count. A device without hw-tc-offload
+// offloads nothing.
+func (d *Driver) Probe(ctx context.Context) (*offload.Capabilities, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	info, err := probeDevice(d.sysfs, d.dev.Interface)
+	if err != nil {
+		return nil, err
+	}
+	d.info = info
+	name := d.profile
+	if name == "" {
+		name = pickProfile(info)
+	}
+	caps, err := offload.LoadProfile(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", d.dev.Interface, err)
+	}
+	caps.LinkSpeed = info.Speed
+	if info.Channels > 0 {
+		caps.Channels = info.Channels
+		if caps.TrafficClasses > caps.Channels {
+			caps.TrafficClasses = caps.Channels
+		}
+	}
+	if !info.HWTCOffloadChangeable && !info.HWTCOffloadOn {
+		caps.TrafficClasses = 0
+		caps.Offload = map[offload.RuleDirection]offload.OffloadSet{}
+	}
+	if info.RDMA == "" && d.rdmaDev == "" {
+		caps.RoCE = false
+	}
+	d.log.Debug("probed", "interface", d.dev.Interface, "driver", info.Driver, "profile", caps.Profile,
+		"channels", info.Channels, "speed", info.Speed, "switch_id", info.SwitchID, "representors", info.Representors, "rdma", info.RDMA)
+	return caps, nil
+}

@@ -1,0 +1,175 @@
+package nic
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/qosplane/qosplane/offload"
+)
+
+// qosplane's root mqprio has handle 5150: (5151: is recognised too, for
+// forward compatibility).
+const (
+	mqprioHandleA = 0x51500000
+	mqprioHandleB = 0x51510000
+	clsactHandle  = 0xFFFF0000
+)
+
+func isOurMqprio(q *qdiscInfo) bool {
+	return q.Kind == "mqprio" && q.Parent == tcHRoot && (q.Handle == mqprioHandleA || q.Handle == mqprioHandleB)
+}
+
+func ifindex(name string) (int, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("interface %q: %w", name, err)
+	}
+	return l.Attrs().Index, nil
+}
+
+// rootQdisc returns the root qdisc of ifindex, or nil.
+func (c *conn) rootQdisc(ifindex int) (*qdiscInfo, error) {
+	qs, err := c.qdiscs(ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("dump qdiscs: %w", err)
+	}
+	for i := range qs {
+		if qs[i].Parent == tcHRoot {
+			return &qs[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// hasClsact reports whether ifindex has a clsact qdisc.
+func (c *conn) hasClsact(ifindex int) (bool, error) {
+	qs, err := c.qdiscs(ifindex)
+	if err != nil {
+		return false, fmt.Errorf("dump qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		if q.Kind == "clsact" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// qdiscMsg returns an RTM_NEWQDISC / RTM_DELQDISC body.
+func qdiscMsg(ifindex int, handle, parent uint32, kind string, opts []byte) []byte {
+	a := attrs{b: tcmsg(ifindex, handle, parent, 0)}
+	a.str(tcaKind, kind)
+	if opts != nil {
+		a.raw(tcaOptions, opts)
+	}
+	return a.b
+}
+
+// putMqprio installs o as the root qdisc under handle, replacing whatever
+// root is there.
+func (c *conn) putMqprio(ifindex int, handle uint32, o mqprioOpts) error {
+	err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, handle, tcHRoot, "mqprio", o.encode()))
+	if err != nil {
+		err = fmt.Errorf("mqprio (hw 1, channel mode, %d TCs): %w", o.NumTC, err)
+		if refusal(err) {
+			err = fmt.Errorf("%w: %w", ErrOffloadRefused, err)
+		}
+	}
+	return err
+}
+
+// restoreRoot puts back the root qdisc qosplane replaced: deleting ours
+// brings the kernel's default back; anything else is re-created from its
+// saved kind and options (its classes and filters, if it had any, are not).
+func (c *conn) restoreRoot(ifindex int, ourHandle uint32, prev *savedQdisc) error {
+	if prev == nil || prev.Default || prev.Kind == "" {
+		err := c.write(rtmDelQdisc, 0, qdiscMsg(ifindex, ourHandle, tcHRoot, "mqprio", nil))
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) && ourHandle == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("delete root mqprio: %w", err)
+		}
+		return nil
+	}
+	if err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, prev.Handle, tcHRoot, prev.Kind, prev.Options)); err != nil {
+		return fmt.Errorf("restore root qdisc %s %x: %w", prev.Kind, prev.Handle>>16, err)
+	}
+	return nil
+}
+
+// saveRoot describes the current root qdisc for restoreRoot.
+func saveRoot(q *qdiscInfo) *savedQdisc {
+	if q == nil {
+		return &savedQdisc{Default: true}
+	}
+	return &savedQdisc{Kind: q.Kind, Handle: q.Handle, Options: q.Options, Default: q.Handle == 0}
+}
+
+func (c *conn) addClsact(ifindex int) error {
+	err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, qdiscMsg(ifindex, clsactHandle, tcHClsact, "clsact", nil))
+	if err != nil {
+		return fmt.Errorf("add clsact: %w", err)
+	}
+	return nil
+}
+
+func (c *conn) delClsact(ifindex int) error {
+	err := c.write(rtmDelQdisc, 0, qdiscMsg(ifindex, clsactHandle, tcHClsact, "clsact", nil))
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete clsact: %w", err)
+	}
+	return nil
+}
+
+// addFilter installs f (which must not exist).
+func (c *conn) addFilter(ifindex int, f *filter) error {
+	msg, err := f.encodeMsg(ifindex)
+	if err != nil {
+		return err
+	}
+	if err := c.write(rtmNewFilter, unix.NLM_F_CREATE|unix.NLM_F_EXCL, msg); err != nil {
+		err = fmt.Errorf("flower %s %s pref %d handle %#x: %w", f.Dev, f.Hook, f.Pref, f.Handle, err)
+		if f.Flags&clsFlagsSkipSW != 0 && refusal(err) {
+			err = fmt.Errorf("%w: %w", ErrOffloadRefused, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// delFilter deletes the filter at ref; a filter already gone is no error.
+func (c *conn) delFilter(ifindex int, ref filterRef) error {
+	f := filter{Dev: ref.Dev, Hook: ref.Hook, Pref: ref.Pref, Handle: ref.Handle}
+	err := c.write(rtmDelFilter, 0, f.deleteMsg(ifindex))
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete flower %s %s pref %d handle %#x: %w", ref.Dev, ref.Hook, ref.Pref, ref.Handle, err)
+	}
+	return nil
+}
+
+// layoutFromMqprio rebuilds a queue layout from a device's mqprio, for a
+// root that does not match what the state file says qosplane installed
+// (Diff then sees a change).
+func layoutFromMqprio(o mqprioOpts) *offload.QueueLayout {
+	q := &offload.QueueLayout{NumTC: int(o.NumTC), PrioTC: o.PrioTC}
+	if o.HW != 0 {
+		q.Where = offload.Where{Placement: offload.Hardware}
+	} else {
+		q.Where = offload.Where{Placement: offload.Software, Reason: "mqprio is not offloaded"}
+	}
+	for i := range int(min(o.NumTC, 16)) {
+		tc := offload.TC{Index: i, Count: o.Count[i], Offset: o.Offset[i]}
+		if i < len(o.MaxRate) {
+			tc.MaxRate = rateFromBytes(o.MaxRate[i])
+		}
+		if i < len(o.MinRate) {
+			tc.MinRate = rateFromBytes(o.MinRate[i])
+		}
+		q.TCs = append(q.TCs, tc)
+	}
+	return q
+}

@@ -1,0 +1,292 @@
+package gnmi_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lemming "github.com/openconfig/lemming/gnmi"
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/prototext"
+)
+
+// pki is a test CA and a server certificate for 127.0.0.1 / localhost.
+type pki struct {
+	caFile string
+	server tls.Certificate
+}
+
+var (
+	pkiOnce sync.Once
+	pkiVal  *pki
+	pkiErr  error
+)
+
+// testPKI creates (once per test binary) a CA and a server certificate,
+// writing the CA to a file the driver reads as TLS.CAFile.
+func testPKI(t testing.TB) *pki {
+	t.Helper()
+	pkiOnce.Do(func() { pkiVal, pkiErr = newPKI() })
+	if pkiErr != nil {
+		t.Fatal(pkiErr)
+	}
+	return pkiVal
+}
+
+func newPKI() (*pki, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "qosplane test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "lemming"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "qosplane-gnmi-pki")
+	if err != nil {
+		return nil, err
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		return nil, err
+	}
+	return &pki{caFile: caFile, server: cert}, nil
+}
+
+// targetMode changes how a test target answers.
+type targetMode int
+
+const (
+	normal   targetMode = iota
+	hanging             // Capabilities blocks until the client gives up
+	refusing            // Capabilities lists no openconfig-qos
+)
+
+// target is an in-process lemming gNMI server with Capabilities added,
+// counting the SetRequests it receives.
+type target struct {
+	*lemming.Server
+	mode targetMode
+	addr string
+	sets atomic.Int64
+	// lastSet is the last SetRequest received, in text form.
+	mu      sync.Mutex
+	lastSet string
+}
+
+// Capabilities answers what a switch with openconfig-qos would.
+func (s *target) Capabilities(ctx context.Context, _ *gpb.CapabilityRequest) (*gpb.CapabilityResponse, error) {
+	switch s.mode {
+	case hanging:
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case refusing:
+		return &gpb.CapabilityResponse{
+			SupportedModels:    []*gpb.ModelData{{Name: "openconfig-interfaces", Organization: "OpenConfig working group", Version: "3.7.1"}},
+			SupportedEncodings: []gpb.Encoding{gpb.Encoding_JSON_IETF},
+			GNMIVersion:        "0.10.0",
+		}, nil
+	}
+	return &gpb.CapabilityResponse{
+		SupportedModels: []*gpb.ModelData{
+			{Name: "openconfig-qos", Organization: "OpenConfig working group", Version: "2.2.0"},
+			{Name: "openconfig-interfaces", Organization: "OpenConfig working group", Version: "3.7.1"},
+		},
+		SupportedEncodings: []gpb.Encoding{gpb.Encoding_JSON_IETF, gpb.Encoding_PROTO},
+		GNMIVersion:        "0.10.0",
+	}, nil
+}
+
+// Set counts and records the request, then lets lemming apply it.
+func (s *target) Set(ctx context.Context, req *gpb.SetRequest) (*gpb.SetResponse, error) {
+	if md, _ := metadata.FromIncomingContext(ctx); !strings.Contains(strings.Join(md.Get("gnmi-mode"), ","), "state") {
+		s.sets.Add(1)
+		s.mu.Lock()
+		s.lastSet = prototext.Format(req)
+		s.mu.Unlock()
+	}
+	return s.Server.Set(ctx, req)
+}
+
+// startTarget serves a lemming target over TLS on 127.0.0.1 and stops it
+// when the test ends.
+func startTarget(t testing.TB, mode targetMode) *target {
+	t.Helper()
+	p := testPKI(t)
+	// lemming registers itself on the server it is given; register our
+	// wrapper on the real one instead.
+	ls, err := lemming.New(grpc.NewServer(), "lab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{Server: ls, mode: mode}
+	srv := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{p.server}, MinVersion: tls.VersionTLS12})),
+		grpc.StreamInterceptor(lemming.NewSubscribeTargetUpdateInterceptor("lab")),
+	)
+	gpb.RegisterGNMIServer(srv, tg)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.addr = lis.Addr().String()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return tg
+}
+
+// client is a raw gNMI client of a target (trusting the test CA), for
+// seeding, injecting state and reading back independently of the driver.
+func (s *target) client(t testing.TB) gpb.GNMIClient {
+	t.Helper()
+	p := testPKI(t)
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(p.caFile)
+	pool.AppendCertsFromPEM(b)
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return gpb.NewGNMIClient(conn)
+}
+
+// dump reads every config leaf under /qos with Subscribe ONCE, as
+// "path = value" lines keyed by path.
+func dump(t testing.TB, c gpb.GNMIClient) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Send(&gpb.SubscribeRequest{Request: &gpb.SubscribeRequest_Subscribe{Subscribe: &gpb.SubscriptionList{
+		Prefix: &gpb.Path{Origin: "openconfig"}, Mode: gpb.SubscriptionList_ONCE,
+		Subscription: []*gpb.Subscription{{Path: &gpb.Path{Elem: []*gpb.PathElem{{Name: "qos"}}}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]string)
+	for {
+		resp, err := st.Recv()
+		if errors.Is(err, io.EOF) || resp.GetSyncResponse() {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := resp.GetUpdate()
+		for _, u := range n.GetUpdate() {
+			p := pathStr(n.GetPrefix()) + pathStr(u.GetPath())
+			if strings.Contains(p, "/state/") {
+				continue
+			}
+			out[p] = prototext.Format(u.GetVal())
+		}
+	}
+	return out
+}
+
+func pathStr(p *gpb.Path) string {
+	var b strings.Builder
+	for _, e := range p.GetElem() {
+		b.WriteString("/" + e.Name)
+		keys := make([]string, 0, len(e.Key))
+		for k, v := range e.Key {
+			keys = append(keys, k+"="+v)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			b.WriteString("[" + k + "]")
+		}
+	}
+	return b.String()
+}
+
+// setState injects operational state (counters) the way lemming's own
+// reconcilers do: a Set with gRPC metadata gnmi-mode=state.
+func setState(t testing.TB, c gpb.GNMIClient, updates ...*gpb.Update) {
+	t.Helper()
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "gnmi-mode", "state")
+	if _, err := c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"}, Update: updates}); err != nil {
+		t.Fatalf("inject state: %v", err)
+	}
+}
+
+func countWith(m map[string]string, sub string) int {
+	n := 0
+	for k := range m {
+		if strings.Contains(k, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+func mustf(t testing.TB, err error, format string, args ...any) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", fmt.Sprintf(format, args...), err)
+	}
+}

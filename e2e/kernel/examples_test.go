@@ -1,0 +1,266 @@
+package kernel
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/qosplane/qosplane/drivers/nic"
+	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
+	"github.com/qosplane/qosplane/offload"
+)
+
+// The VM has no source tree: the examples are copied into testdata. This
+// test (run on the host, where the tree exists) keeps the copies current.
+func TestExampleCopiesCurrent(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "..", "examples")
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Skipf("no source tree here (inside the VM): %v", err)
+	}
+	for _, e := range ents {
+		a, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		b, err := os.ReadFile(filepath.Join("testdata", "examples", e.Name()))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("testdata/examples/%s differs from examples/%s: cp examples/*.yaml e2e/kernel/testdata/examples/", e.Name(), e.Name())
+		}
+	}
+}
+
+// checkInstalled compares the device with the plan: the module's mqprio
+// record with the queue layout, and iproute2's filter dump with the rules
+// (every hardware/software rule has a filter at its pref with the right
+// skip flag and a cookie carrying its fingerprint; nothing else of ours).
+func checkInstalled(t *testing.T, tp *offload.TargetPlan) {
+	t.Helper()
+	dev := tp.Device.Interface
+	s, err := qtnstate.Read(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := tp.Queues; q != nil {
+		m := s.Mqprio
+		if m == nil || m.NumTC != q.NumTC || m.Mode != "channel" || m.Shaper != "bw_rlimit" {
+			t.Fatalf("module mqprio %+v, plan %d TCs", m, q.NumTC)
+		}
+		for i, tc := range q.TCs {
+			if m.Count[i] != int(tc.Count) || m.Offset[i] != int(tc.Offset) || m.MaxRate[i] != tc.MaxRate.Bytes() || m.MinRate[i] != tc.MinRate.Bytes() {
+				t.Fatalf("TC %d: module count %d offset %d max %d min %d; plan %+v", i, m.Count[i], m.Offset[i], m.MaxRate[i], m.MinRate[i], tc)
+			}
+		}
+		for p := range 16 {
+			if m.PrioTCMap[p] != int(q.PrioTC[p]) {
+				t.Fatalf("prio %d -> TC %d, plan %d", p, m.PrioTCMap[p], q.PrioTC[p])
+			}
+		}
+	}
+	type loc struct{ dev, hook string }
+	dumps := make(map[loc][]map[string]any)
+	get := func(dev, hook string) []map[string]any {
+		k := loc{dev, hook}
+		if _, ok := dumps[k]; !ok {
+			dumps[k] = filters(t, dev, hook)
+		}
+		return dumps[k]
+	}
+	installed := 0
+	for _, r := range tp.Rules {
+		if r.Where.Placement != offload.Hardware && r.Where.Placement != offload.Software {
+			continue
+		}
+		installed++
+		hook := "ingress"
+		if r.Direction == offload.OnEgress {
+			hook = "egress"
+		}
+		fp := offload.RuleFingerprint(&r)
+		found := 0
+		for _, f := range get(r.Device, hook) {
+			if fmt.Sprint(f["pref"]) != fmt.Sprint(r.Precedence) {
+				continue
+			}
+			if !slices.ContainsFunc(cookies(f), func(c string) bool { return strings.HasSuffix(c, fp) }) {
+				continue
+			}
+			found++
+			o := f["options"].(map[string]any)
+			if r.Where.Placement == offload.Hardware && (o["skip_sw"] != true || o["in_hw"] != true) {
+				t.Errorf("rule %s: hardware rule not skip_sw/in_hw: %v", r.ID, o)
+			}
+			if r.Where.Placement == offload.Software && o["skip_hw"] != true {
+				t.Errorf("rule %s: software rule not skip_hw: %v", r.ID, o)
+			}
+		}
+		if found == 0 {
+			t.Errorf("rule %s (%s %s pref %d, %s): no filter with its cookie", r.ID, r.Device, hook, r.Precedence, r.Where.Placement)
+		}
+	}
+	t.Logf("%s: %d rules installed (%d in the plan), %d module flower rules", dev, installed, len(tp.Rules), len(s.Flower))
+}
+
+func TestExampleHostOnMlx5NIC(t *testing.T) {
+	const dev = "qtn0"
+	needIface(t, dev)
+	var d *nic.Driver
+	tp, caps := compileFor(t, "host.yaml", dev, nil, &d, t.TempDir())
+	cleanupRemove(t, d)
+	if caps.Profile != "mlx5-nic" {
+		t.Fatalf("probed profile %q, want mlx5-nic", caps.Profile)
+	}
+	for _, n := range tp.Notes {
+		t.Log("plan note:", n)
+	}
+	ops, err := apply(d, tp)
+	if err != nil {
+		t.Fatalf("apply %d ops: %v", len(ops), err)
+	}
+	checkInstalled(t, tp)
+	assertConverged(t, d, tp)
+	if tp.DCB != nil {
+		s, _ := qtnstate.Read(dev)
+		if s.DCB == nil || s.DCB.ETS == nil || s.DCB.PFC == nil {
+			t.Fatalf("module DCB %+v", s.DCB)
+		}
+		for p := range 8 {
+			if s.DCB.ETS.PrioTC[p] != int(tp.DCB.PrioTC[p]) {
+				t.Fatalf("DCB prio %d -> TC %d, plan %d", p, s.DCB.ETS.PrioTC[p], tp.DCB.PrioTC[p])
+			}
+		}
+		var pfc int
+		for _, p := range tp.DCB.PFC {
+			pfc |= 1 << p
+		}
+		if s.DCB.PFC.PFCEn != pfc || len(s.DCB.App) != len(tp.DCB.App) {
+			t.Fatalf("DCB pfc_en %#x app %v; plan %#x %v", s.DCB.PFC.PFCEn, s.DCB.App, pfc, tp.DCB.App)
+		}
+		for tc, r := range tp.DCB.MaxRate {
+			if s.DCB.MaxRateKbps[tc] != r/1000 {
+				t.Fatalf("DCB maxrate TC %d: %d kbit/s, plan %d bit/s", tc, s.DCB.MaxRateKbps[tc], r)
+			}
+		}
+	}
+	if err := d.Remove(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := qtnstate.Read(dev)
+	if s.Mqprio != nil || len(s.Flower) != 0 || len(filters(t, dev, "egress")) != 0 {
+		t.Fatalf("after remove: mqprio %+v, %d hw rules", s.Mqprio, len(s.Flower))
+	}
+}
+
+func TestExampleHostOnIceRefusal(t *testing.T) {
+	const dev = "qtn1"
+	needIface(t, dev)
+	var d *nic.Driver
+	tp, caps := compileFor(t, "host.yaml", dev, nil, &d, t.TempDir())
+	cleanupRemove(t, d)
+	if caps.Profile != "ice" {
+		t.Fatalf("probed profile %q", caps.Profile)
+	}
+	ops, err := apply(d, tp)
+	if err == nil {
+		// The plan fits this device: check it like the others.
+		checkInstalled(t, tp)
+		assertConverged(t, d, tp)
+		return
+	}
+	// host.yaml's capacity (100 Gbit/s) lets a TC's max rate exceed the
+	// 25 Gbit/s link: the device refuses, the caller re-plans.
+	t.Logf("apply %d ops refused as expected: %v", len(ops), err)
+	if !errors.Is(err, offload.ErrRefused) {
+		t.Fatalf("want offload.ErrRefused, got %v", err)
+	}
+	s, _ := qtnstate.Read(dev)
+	if s.Mqprio != nil || len(s.Flower) != 0 || len(filters(t, dev, "egress")) != 0 || len(filters(t, dev, "ingress")) != 0 {
+		t.Fatalf("refusal left state: mqprio %+v flower %d", s.Mqprio, len(s.Flower))
+	}
+	if s.LastError != nil {
+		t.Logf("device said: %s: %s (%s)", s.LastError.Op, s.LastError.Msg, s.LastError.Detail)
+	}
+}
+
+func TestExampleHostOnSwitchdev(t *testing.T) {
+	const dev = "qtn2"
+	reps := []string{"qtn2r0", "qtn2r1"}
+	needIface(t, append([]string{dev}, reps...)...)
+	var d *nic.Driver
+	tp, caps := compileFor(t, "host.yaml", dev, reps, &d, t.TempDir())
+	cleanupRemove(t, d)
+	if caps.Profile != "mlx5-switchdev" {
+		t.Fatalf("probed profile %q, want mlx5-switchdev", caps.Profile)
+	}
+	nrep := 0
+	for _, r := range tp.Rules {
+		if r.Direction == offload.OnRepresentor && r.Where.Placement == offload.Hardware {
+			nrep++
+		}
+	}
+	if nrep == 0 {
+		t.Fatal("no hardware representor rules in the plan")
+	}
+	ops, err := apply(d, tp)
+	if err != nil {
+		if !errors.Is(err, offload.ErrRefused) {
+			t.Fatalf("apply %d ops: %v", len(ops), err)
+		}
+		// Refused: nothing may be left; then take the refused rules to
+		// software (what a re-plan does) and apply again.
+		t.Logf("device refused part of the plan (re-planning): %v", err)
+		for _, rep := range append([]string{dev}, reps...) {
+			if n := len(filters(t, rep, "ingress")); n != 0 {
+				t.Fatalf("%s: %d filters left after refusal", rep, n)
+			}
+		}
+		for i := range tp.Rules {
+			r := &tp.Rules[i]
+			if r.Direction == offload.OnRepresentor && r.Where.Placement == offload.Hardware && hasPeakMeter(r) {
+				r.Where = offload.Where{Placement: offload.Software, Reason: "device refused: no peak rate in hardware meters"}
+			}
+		}
+		if ops, err = apply(d, tp); err != nil {
+			t.Fatalf("re-planned apply %d ops: %v", len(ops), err)
+		}
+	}
+	checkInstalled(t, tp)
+	assertConverged(t, d, tp)
+	for _, rep := range reps {
+		s, err := qtnstate.Read(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for _, fr := range s.Flower {
+			for _, a := range fr.Actions {
+				kinds[a.ID()] = true
+			}
+		}
+		t.Logf("%s: %d hardware rules, action kinds %v", rep, len(s.Flower), kinds)
+		wantPolice := false
+		for _, r := range tp.Rules {
+			if r.Device == rep && r.Where.Placement == offload.Hardware {
+				for _, a := range r.Actions {
+					wantPolice = wantPolice || a.Kind == offload.Police
+				}
+			}
+		}
+		if len(s.Flower) == 0 || kinds["police"] != wantPolice || !kinds["priority"] || !kinds["pedit"] || !kinds["csum"] {
+			t.Errorf("%s: hardware actions %v (police expected: %v)", rep, kinds, wantPolice)
+		}
+	}
+}
+
+func hasPeakMeter(r *offload.Rule) bool {
+	for _, a := range r.Actions {
+		if a.Kind == offload.Police && a.Peak != 0 {
+			return true
+		}
+	}
+	return false
+}

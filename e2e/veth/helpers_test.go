@@ -1,0 +1,157 @@
+package veth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qosplane/qosplane/e2e/vethlab"
+	"github.com/qosplane/qosplane/offload"
+)
+
+// newLab builds a lab for the test or skips when the machine cannot.
+func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
+	t.Helper()
+	if why := vethlab.CheckRoot(); why != "" {
+		t.Skip(why)
+	}
+	if testing.Short() {
+		t.Skip("veth lab scenarios take seconds each; skipped with -short")
+	}
+	l, err := vethlab.New(context.Background(), mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	return l
+}
+
+// policy returns a lab policy: the given classes and flows sections and a
+// target on the pacer's interfaces with capacity (the pacer's port rate).
+func policy(capacity, classes, flows string) string {
+	return fmt.Sprintf(`name: e2e
+marking:
+  non-conforming: {dscp: 8, pcp: 1}
+classes:
+%s
+flows:
+%s
+targets:
+  - name: lab
+    kind: nic
+    interface: %s
+    profile: none
+    capacity: %s
+    fallback: {mode: bridge, peer: %s}
+`, indent(classes), indent(flows), vethlab.PacerIn, capacity, vethlab.PacerOut)
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+func compile(t *testing.T, text string) *offload.TargetPlan {
+	t.Helper()
+	tp, err := vethlab.CompilePolicyText(t.Name()+".yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\npolicy:\n%s", err, text)
+	}
+	return tp
+}
+
+// result is one measured run.
+type result struct {
+	sent []vethlab.SentStats
+	got  map[uint16]*vethlab.FlowResult
+	rep  *vethlab.PacerReport // pacer runs only
+	cpu  time.Duration        // pacer CPU during the send
+	d    time.Duration
+}
+
+func (r *result) flow(i int) *vethlab.FlowResult {
+	if f := r.got[uint16(i)]; f != nil {
+		return f
+	}
+	return &vethlab.FlowResult{}
+}
+
+// loss is the fraction of flow i's packets that did not arrive.
+func (r *result) loss(i int) float64 {
+	if r.sent[i].Packets == 0 {
+		return 0
+	}
+	return 1 - float64(r.flow(i).Packets)/float64(r.sent[i].Packets)
+}
+
+// measure runs the generator for d with the receiver counting.
+func measure(t *testing.T, l *vethlab.Lab, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
+	t.Helper()
+	rc, err := l.StartReceiver(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UnixNano()
+	rc.Reset(t0)
+	sent, _, err := l.Send(context.Background(), flows, d)
+	time.Sleep(100 * time.Millisecond) // let queues drain
+	got, _, rerr := rc.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return &result{sent: sent, got: got, d: d}
+}
+
+// pacerRun measures flows through a pacer process running plan tp.
+func pacerRun(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
+	t.Helper()
+	p, err := l.StartPacer(context.Background(), tp, vethlab.PacerConfig{Realtime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, _ := p.CPU()
+	r := measure(t, l, flows, d, record)
+	c1, _ := p.CPU()
+	rep, err := p.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rep, r.cpu = rep, time.Duration(c1-c0)
+	return r
+}
+
+// kernelRun measures flows through the route lab after setup installed a
+// kernel shaper on the pacer namespace's egress veth.
+func kernelRun(t *testing.T, l *vethlab.Lab, setup func(context.Context) error, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
+	t.Helper()
+	if err := setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := measure(t, l, flows, d, record)
+	if err := l.KernelClear(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// report logs one result line for run.sh/bench.sh to collect.
+func report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("RESULT %s "+format, append([]any{t.Name()}, args...)...)
+}
+
+func mbit(x float64) string { return fmt.Sprintf("%.3fMbit/s", x/1e6) }
+
+func pct(x float64) string { return fmt.Sprintf("%.2f%%", x*100) }

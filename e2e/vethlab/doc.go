@@ -1,0 +1,16 @@
+// Package vethlab builds a three-namespace veth lab for the software pacer
+// and measures traffic through it:
+//
+//	app (senders) app0 <-> pa [pacer] pb <-> peer0 (receivers) peer
+//
+// In bridge mode the pacer namespace holds no addresses and a bump in the
+// wire (package fallback/datapath) forwards between pa and pb; in route
+// mode the pacer namespace routes between two subnets with the kernel, and
+// kernel qdiscs (HTB, TBF) on pb can be measured as the peer baseline.
+//
+// The lab needs root. Namespace names are unique per run and everything is
+// deleted by Close, which tests register with t.Cleanup.
+//
+// Units: rates in bit/s, sizes in bytes (L2 frame, no FCS, VLAN tag
+// included), times in ns.
+package vethlab

@@ -1,0 +1,134 @@
+package vethlab
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+)
+
+// Probe payload layout after the UDP header (bytes): magic (4), flow (2),
+// seq (8), send time (8, CLOCK_REALTIME ns, the clock the receiver's kernel
+// timestamps use).
+const (
+	payloadMagic = 0x51504c42 // "QPLB"
+	payloadLen   = 22
+	ethLen       = 14
+	vlanLen      = 4
+	ipLen        = 20
+	udpLen       = 8
+	// MinFrame is the smallest frame size (bytes) the generator builds
+	// without a VLAN tag.
+	MinFrame = ethLen + ipLen + udpLen + payloadLen
+)
+
+// frameSpec says how to build one flow's frames.
+type frameSpec struct {
+	dstMAC, srcMAC net.HardwareAddr
+	src, dst       netip.Addr
+	srcPort        uint16
+	dstPort        uint16
+	dscp           uint8
+	ecn            uint8
+	vlan           uint16 // 0: untagged
+	pcp            uint8
+	size           int // L2 bytes incl. VLAN tag
+	flow           uint16
+}
+
+// buildFrame writes the frame into b (len(b) >= size) and returns the offset
+// of the sequence number and send time fields, which the sender fills per
+// packet.
+func buildFrame(b []byte, s frameSpec) (seqOff int) {
+	clear(b[:s.size])
+	copy(b[0:6], s.dstMAC)
+	copy(b[6:12], s.srcMAC)
+	off := 12
+	if s.vlan != 0 {
+		binary.BigEndian.PutUint16(b[off:], 0x8100)
+		binary.BigEndian.PutUint16(b[off+2:], uint16(s.pcp)<<13|s.vlan&0xfff)
+		off += 4
+	}
+	binary.BigEndian.PutUint16(b[off:], 0x0800)
+	off += 2
+	ip := b[off : off+ipLen]
+	ipTotal := s.size - off
+	ip[0] = 0x45
+	ip[1] = s.dscp<<2 | s.ecn&3
+	binary.BigEndian.PutUint16(ip[2:], uint16(ipTotal))
+	binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF
+	ip[8] = 64
+	ip[9] = 17
+	a4, d4 := s.src.As4(), s.dst.As4()
+	copy(ip[12:16], a4[:])
+	copy(ip[16:20], d4[:])
+	binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip))
+	udp := b[off+ipLen:]
+	binary.BigEndian.PutUint16(udp[0:], s.srcPort)
+	binary.BigEndian.PutUint16(udp[2:], s.dstPort)
+	binary.BigEndian.PutUint16(udp[4:], uint16(ipTotal-ipLen))
+	// UDP checksum 0: none (allowed for IPv4).
+	p := udp[udpLen:]
+	binary.BigEndian.PutUint32(p[0:], payloadMagic)
+	binary.BigEndian.PutUint16(p[4:], s.flow)
+	return off + ipLen + udpLen + 6
+}
+
+func ipChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		if i == 10 {
+			continue
+		}
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// parsed is what the receiver reads from one frame.
+type parsed struct {
+	flow      uint16
+	seq       uint64
+	sent      int64
+	dscp, ecn uint8
+	ipOK      bool // IPv4 header checksum valid
+}
+
+// parseFrame reads a lab frame whose VLAN tag (if any) the kernel stripped
+// or that still carries it inline. ok is false for frames not made by the
+// generator.
+func parseFrame(b []byte) (p parsed, inlineTag uint16, tagged, ok bool) {
+	if len(b) < ethLen {
+		return p, 0, false, false
+	}
+	off := 12
+	et := binary.BigEndian.Uint16(b[off:])
+	if et == 0x8100 || et == 0x88a8 {
+		if len(b) < off+8 {
+			return p, 0, false, false
+		}
+		inlineTag, tagged = binary.BigEndian.Uint16(b[off+2:]), true
+		off += 4
+		et = binary.BigEndian.Uint16(b[off:])
+	}
+	off += 2
+	if et != 0x0800 || len(b) < off+ipLen+udpLen+payloadLen {
+		return p, 0, false, false
+	}
+	ip := b[off : off+ipLen]
+	if ip[0] != 0x45 || ip[9] != 17 {
+		return p, 0, false, false
+	}
+	p.dscp, p.ecn = ip[1]>>2, ip[1]&3
+	p.ipOK = ipChecksum(ip) == binary.BigEndian.Uint16(ip[10:])
+	pl := b[off+ipLen+udpLen:]
+	if binary.BigEndian.Uint32(pl) != payloadMagic {
+		return p, 0, false, false
+	}
+	p.flow = binary.BigEndian.Uint16(pl[4:])
+	p.seq = binary.BigEndian.Uint64(pl[6:])
+	p.sent = int64(binary.BigEndian.Uint64(pl[14:]))
+	return p, inlineTag, tagged, true
+}

@@ -1,0 +1,200 @@
+package vethlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+)
+
+// Mode is how the pacer namespace joins app and peer.
+type Mode int
+
+const (
+	// Bridge: no addresses in the pacer namespace; a bump in the wire
+	// between PacerIn and PacerOut carries the frames (app and peer share
+	// one subnet).
+	Bridge Mode = iota
+	// Route: the pacer namespace's kernel routes between two subnets;
+	// kernel qdiscs on PacerOut shape the app -> peer direction.
+	Route
+)
+
+// Interface names inside the namespaces.
+const (
+	AppIf    = "app0"  // in app, towards the pacer
+	PacerIn  = "pa"    // in pacer, towards app
+	PacerOut = "pb"    // in pacer, towards peer
+	PeerIf   = "peer0" // in peer, towards the pacer
+)
+
+// Lab is one instance of the three-namespace topology.
+type Lab struct {
+	Mode             Mode
+	App, Pacer, Peer *Netns
+	// AppIP and PeerIP are the senders' and receivers' addresses.
+	AppIP, PeerIP netip.Addr
+	// AppMAC is app0's address, PeerMAC peer0's; NextHopMAC is where app
+	// sends frames for PeerIP (PeerMAC in bridge mode, pa's in route mode).
+	AppMAC, PeerMAC, NextHopMAC net.HardwareAddr
+}
+
+var labSeq atomic.Uint32
+
+// CheckRoot returns a reason the lab cannot run here, or "" when it can.
+func CheckRoot() string {
+	if os.Geteuid() != 0 {
+		return "the veth lab needs root (network namespaces, AF_PACKET)"
+	}
+	if _, err := os.Stat("/usr/sbin/ip"); err != nil {
+		if _, err := os.Stat("/sbin/ip"); err != nil {
+			return "iproute2 `ip` not found"
+		}
+	}
+	return ""
+}
+
+// New builds a lab. Namespaces are named "<prefix>-<n>-app" (and -pacer,
+// -peer), prefix being $QOSPLANE_LAB_PREFIX or "qp<pid>", so that a script
+// can remove what a killed run left behind. The caller must Close it, also on failure paths (New
+// cleans up after itself when it returns an error).
+func New(ctx context.Context, mode Mode) (l *Lab, err error) {
+	prefix := os.Getenv("QOSPLANE_LAB_PREFIX")
+	if prefix == "" {
+		prefix = fmt.Sprintf("qp%d", os.Getpid())
+	}
+	id := fmt.Sprintf("%s-%d", prefix, labSeq.Add(1))
+	l = &Lab{Mode: mode}
+	defer func() {
+		if err != nil {
+			l.Close()
+			l = nil
+		}
+	}()
+	for _, s := range []struct {
+		p    **Netns
+		role string
+	}{{&l.App, "app"}, {&l.Pacer, "pacer"}, {&l.Peer, "peer"}} {
+		ns, err := newNetns(ctx, id+"-"+s.role)
+		if err != nil {
+			return nil, err
+		}
+		*s.p = ns
+	}
+	steps := [][]string{
+		{"-n", l.App.Name, "link", "add", AppIf, "type", "veth", "peer", "name", PacerIn, "netns", l.Pacer.Name},
+		{"-n", l.Peer.Name, "link", "add", PeerIf, "type", "veth", "peer", "name", PacerOut, "netns", l.Pacer.Name},
+	}
+	for _, s := range steps {
+		if _, err := run(ctx, "ip", s...); err != nil {
+			return nil, err
+		}
+	}
+	for _, ns := range []*Netns{l.App, l.Pacer, l.Peer} {
+		for _, sc := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+			if _, err := ns.Run(ctx, "sysctl", "-qw", sc); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := run(ctx, "ip", "-n", ns.Name, "link", "set", "lo", "up"); err != nil {
+			return nil, err
+		}
+	}
+	if l.AppMAC, err = l.mac(ctx, l.App, AppIf); err != nil {
+		return nil, err
+	}
+	if l.PeerMAC, err = l.mac(ctx, l.Peer, PeerIf); err != nil {
+		return nil, err
+	}
+	var cmds [][]string
+	switch mode {
+	case Bridge:
+		l.AppIP, l.PeerIP = netip.MustParseAddr("10.99.0.1"), netip.MustParseAddr("10.99.0.2")
+		l.NextHopMAC = l.PeerMAC
+		cmds = [][]string{
+			{"-n", l.App.Name, "addr", "add", "10.99.0.1/24", "dev", AppIf},
+			{"-n", l.Peer.Name, "addr", "add", "10.99.0.2/24", "dev", PeerIf},
+			{"-n", l.App.Name, "neigh", "add", "10.99.0.2", "lladdr", l.PeerMAC.String(), "dev", AppIf, "nud", "permanent"},
+			{"-n", l.Peer.Name, "neigh", "add", "10.99.0.1", "lladdr", l.AppMAC.String(), "dev", PeerIf, "nud", "permanent"},
+			{"-n", l.Pacer.Name, "link", "set", PacerIn, "promisc", "on", "up"},
+			{"-n", l.Pacer.Name, "link", "set", PacerOut, "promisc", "on", "up"},
+		}
+	case Route:
+		l.AppIP, l.PeerIP = netip.MustParseAddr("10.99.1.1"), netip.MustParseAddr("10.99.2.1")
+		pa, err := l.mac(ctx, l.Pacer, PacerIn)
+		if err != nil {
+			return nil, err
+		}
+		pb, err := l.mac(ctx, l.Pacer, PacerOut)
+		if err != nil {
+			return nil, err
+		}
+		l.NextHopMAC = pa
+		cmds = [][]string{
+			{"-n", l.App.Name, "addr", "add", "10.99.1.1/24", "dev", AppIf},
+			{"-n", l.Pacer.Name, "addr", "add", "10.99.1.254/24", "dev", PacerIn},
+			{"-n", l.Pacer.Name, "addr", "add", "10.99.2.254/24", "dev", PacerOut},
+			{"-n", l.Peer.Name, "addr", "add", "10.99.2.1/24", "dev", PeerIf},
+			{"-n", l.Pacer.Name, "link", "set", PacerIn, "up"},
+			{"-n", l.Pacer.Name, "link", "set", PacerOut, "up"},
+			{"-n", l.App.Name, "neigh", "add", "10.99.1.254", "lladdr", pa.String(), "dev", AppIf, "nud", "permanent"},
+			{"-n", l.Pacer.Name, "neigh", "add", "10.99.1.1", "lladdr", l.AppMAC.String(), "dev", PacerIn, "nud", "permanent"},
+			{"-n", l.Pacer.Name, "neigh", "add", "10.99.2.1", "lladdr", l.PeerMAC.String(), "dev", PacerOut, "nud", "permanent"},
+			{"-n", l.Peer.Name, "neigh", "add", "10.99.2.254", "lladdr", pb.String(), "dev", PeerIf, "nud", "permanent"},
+		}
+	}
+	cmds = append(cmds,
+		[]string{"-n", l.App.Name, "link", "set", AppIf, "up"},
+		[]string{"-n", l.Peer.Name, "link", "set", PeerIf, "up"},
+	)
+	if mode == Route {
+		cmds = append(cmds,
+			[]string{"-n", l.App.Name, "route", "add", "default", "via", "10.99.1.254"},
+			[]string{"-n", l.Peer.Name, "route", "add", "default", "via", "10.99.2.254"},
+		)
+	}
+	for _, c := range cmds {
+		if _, err := run(ctx, "ip", c...); err != nil {
+			return nil, err
+		}
+	}
+	if mode == Route {
+		for _, sc := range []string{"net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"} {
+			if _, err := l.Pacer.Run(ctx, "sysctl", "-qw", sc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return l, nil
+}
+
+func (l *Lab) mac(ctx context.Context, ns *Netns, ifname string) (net.HardwareAddr, error) {
+	out, err := ns.Run(ctx, "cat", "/sys/class/net/"+ifname+"/address")
+	if err != nil {
+		return nil, err
+	}
+	hw, err := net.ParseMAC(strings.TrimSpace(out))
+	if err != nil {
+		return nil, fmt.Errorf("netns %q iface %q: %w", ns.Name, ifname, err)
+	}
+	return hw, nil
+}
+
+// Close deletes the namespaces (and with them the veth pairs). It is safe
+// to call more than once and on a partly built lab.
+func (l *Lab) Close() error {
+	var errs []error
+	for _, ns := range []**Netns{&l.App, &l.Pacer, &l.Peer} {
+		if *ns != nil {
+			if err := (*ns).delete(); err != nil {
+				errs = append(errs, err)
+			}
+			*ns = nil
+		}
+	}
+	return errors.Join(errs...)
+}

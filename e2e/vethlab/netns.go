@@ -1,0 +1,86 @@
+package vethlab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// Netns is a named network namespace made by the lab.
+type Netns struct {
+	Name string
+}
+
+// newNetns creates the namespace name with `ip netns add`.
+func newNetns(ctx context.Context, name string) (*Netns, error) {
+	if _, err := run(ctx, "ip", "netns", "add", name); err != nil {
+		return nil, err
+	}
+	return &Netns{Name: name}, nil
+}
+
+// delete removes the namespace; processes still inside keep it alive until
+// they exit.
+func (n *Netns) delete() error {
+	_, err := run(context.Background(), "ip", "netns", "del", n.Name)
+	return err
+}
+
+// Run runs a command inside the namespace and returns its combined output.
+func (n *Netns) Run(ctx context.Context, name string, args ...string) (string, error) {
+	return run(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
+
+// Command returns an unstarted command that runs inside the namespace.
+func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
+
+// Do calls f on an OS thread that has entered the namespace, then returns
+// the thread to the caller's namespace. Sockets opened inside f stay in the
+// namespace for their whole life, so f is the place to open them.
+func (n *Netns) Do(f func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netns %q: current namespace: %w", n.Name, err)
+	}
+	defer orig.Close()
+	target, err := netns.GetFromName(n.Name)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netns %q: %w", n.Name, err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("netns %q: enter: %w", n.Name, err)
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// The thread is in the wrong namespace: keep it locked so that
+		// the runtime ends it with this goroutine.
+		return fmt.Errorf("netns %q: leave: %w", n.Name, err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// run executes a command and returns its output; the error carries the
+// command line and its output.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}

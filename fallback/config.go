@@ -1,0 +1,72 @@
+package fallback
+
+import (
+	"time"
+
+	"github.com/qosplane/qosplane/model"
+)
+
+// Config tunes a Pacer. Zero fields take defaults.
+type Config struct {
+	// PortRate is the scheduler's rate in bit/s; 0 takes
+	// TargetPlan.Pacer.PortRate, and if that is 0 too the port is not
+	// rate limited (the scheduler then only orders packets).
+	PortRate model.Rate
+	// MaxDelay bounds each class queue, expressed as delay at the class
+	// rate (the port rate for classes without one); default 20ms.
+	MaxDelay time.Duration
+	// Headroom is the bytes kept free before each frame for 802.1Q tag
+	// insertion; default 64, at least 4.
+	Headroom int
+	// MaxFrame is the largest frame in bytes (a GSO frame read with
+	// PACKET_VNET_HDR may be 64 KiB); default 65535.
+	MaxFrame int
+	// Packets is the packet pool size; default sized from the queue bounds
+	// (between 256 and 4096). Buffers are allocated on first use, so an
+	// idle pacer holds little memory.
+	Packets int
+	// FlowIdle is how long a flow cache entry lives without traffic;
+	// default 30s.
+	FlowIdle time.Duration
+
+	// FlowEntries is the flow cache size in entries, rounded up to a power
+	// of two; default 16384. (Local addition to the contract.)
+	FlowEntries int
+	// PassUnmatched sends frames that match no rule unshaped and unmarked,
+	// below every class in priority, instead of into the lowest-priority
+	// class. The plan has no field for this; see doc.go. (Local addition.)
+	PassUnmatched bool
+	// IfIndex resolves a rule's Match.Interface to an interface index;
+	// default net.InterfaceByName. (Local addition, for tests.)
+	IfIndex func(name string) (int, error)
+}
+
+// Defaults.
+const (
+	DefaultMaxDelay    = 20 * time.Millisecond
+	DefaultHeadroom    = 64
+	DefaultMaxFrame    = 65535
+	DefaultFlowIdle    = 30 * time.Second
+	DefaultFlowEntries = 1 << 14
+)
+
+func (c *Config) setDefaults() {
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = DefaultMaxDelay
+	}
+	if c.Headroom <= 0 {
+		c.Headroom = DefaultHeadroom
+	}
+	if c.Headroom < 4 {
+		c.Headroom = 4
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.FlowIdle <= 0 {
+		c.FlowIdle = DefaultFlowIdle
+	}
+	if c.FlowEntries <= 0 {
+		c.FlowEntries = DefaultFlowEntries
+	}
+}

@@ -1,0 +1,92 @@
+package fallback
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/qosplane/qosplane/offload"
+)
+
+// classStats are a class's counters as the shaping goroutine keeps them
+// (plain integers: one writer, no atomic cost per packet).
+type classStats struct {
+	pkts, bytes         uint64 // sent
+	drops, dropBytes    uint64
+	confPkts, confBytes uint64
+	ncPkts, ncBytes     uint64
+}
+
+// pubClass is the published copy other goroutines read. The shaping
+// goroutine stores into it at the end of every Dequeue (and every
+// publishEvery Enqueues), so readers lag by at most one batch.
+type pubClass struct {
+	pkts, bytes, drops, dropBytes, confPkts, confBytes, ncPkts, ncBytes, depth atomic.Uint64
+}
+
+type ruleStats struct{ pkts, bytes uint64 }
+
+type pubRule struct{ pkts, bytes atomic.Uint64 }
+
+// Counters are published after publishEvery Enqueues without a Dequeue,
+// when a Dequeue call leaves nothing behind that may leave now, and at least
+// every publishInterval ns of a busy pacer's clock.
+const (
+	publishEvery    = 256
+	publishInterval = 1_000_000
+)
+
+func (p *Pacer) publish() {
+	for _, c := range p.classes {
+		if !c.dirty {
+			continue
+		}
+		c.dirty = false
+		s, u := &c.st, c.pub
+		u.pkts.Store(s.pkts)
+		u.bytes.Store(s.bytes)
+		u.drops.Store(s.drops)
+		u.dropBytes.Store(s.dropBytes)
+		u.confPkts.Store(s.confPkts)
+		u.confBytes.Store(s.confBytes)
+		u.ncPkts.Store(s.ncPkts)
+		u.ncBytes.Store(s.ncBytes)
+		u.depth.Store(uint64(c.conf.q.bytes + c.nc.q.bytes))
+	}
+	if p.rulesDirty {
+		p.rulesDirty = false
+		for i := range p.ruleSt {
+			p.rulePub[i].pkts.Store(p.ruleSt[i].pkts)
+			p.rulePub[i].bytes.Store(p.ruleSt[i].bytes)
+		}
+	}
+	p.sincePublish = 0
+}
+
+// Counters returns the per-class and per-rule counters. It is safe from any
+// goroutine; values lag the datapath by at most 1 ms of a busy pacer, and
+// are current once a Dequeue call has returned fewer packets than asked. Packets
+// and Bytes count frames sent; conforming/non-conforming count the meter's
+// verdicts (for shape classes: non-conforming = held back by the shaper).
+func (p *Pacer) Counters() *offload.Counters {
+	out := &offload.Counters{
+		Time:    time.Now(),
+		Classes: make(map[string]offload.ClassCounters, len(p.classes)),
+		Rules:   make(map[string]offload.RuleCounters, len(p.rules)),
+	}
+	for _, c := range p.classes {
+		u := c.pub
+		out.Classes[c.name] = offload.ClassCounters{
+			Packets: u.pkts.Load(), Bytes: u.bytes.Load(),
+			Drops: u.drops.Load(), DropBytes: u.dropBytes.Load(),
+			ConformingPackets: u.confPkts.Load(), ConformingBytes: u.confBytes.Load(),
+			NonConformingPackets: u.ncPkts.Load(), NonConformingBytes: u.ncBytes.Load(),
+			QueueDepth: u.depth.Load(), ConfiguredRate: c.plan.Rate, Where: offload.Pacer,
+		}
+	}
+	for i := range p.rules {
+		out.Rules[p.rules[i].id] = offload.RuleCounters{
+			Packets: p.rulePub[i].pkts.Load(), Bytes: p.rulePub[i].bytes.Load(), Where: offload.Pacer,
+		}
+	}
+	return out
+}

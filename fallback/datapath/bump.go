@@ -1,0 +1,196 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/qosplane/qosplane/fallback"
+)
+
+// Options configure a Bump.
+type Options struct {
+	// In and Out are the interfaces; frames arriving on In leave on Out
+	// through the pacer.
+	In, Out string
+	// Reverse also forwards frames arriving on Out to In, unshaped (bridge
+	// mode). Attach mode leaves it off: the host receives on its own.
+	Reverse bool
+	// Batch is the most frames per recvmmsg/sendmmsg; default 64.
+	Batch int
+	// MaxFrame is the largest frame in bytes, a whole GSO frame; default
+	// 65535. It must not exceed the pacer's Config.MaxFrame.
+	MaxFrame int
+	// WakeQuantum is the shortest timed sleep of the shaping loop (see
+	// WakeQuantum); 0 sleeps exactly until the next release time.
+	WakeQuantum time.Duration
+	// RawWait makes the shaping loop sleep in a raw ppoll that keeps its
+	// scheduler P (capped at 2 ms per sleep): much cheaper per wake-up, but
+	// it takes one P from the rest of the process. Meant for a process that
+	// does nothing but forward.
+	RawWait bool
+	// RealtimePriority, when 1-99, runs the shaping thread SCHED_FIFO at
+	// that priority so that other load on the machine does not delay
+	// releases (a userspace pacer late by more than a bucket's fill time
+	// loses rate). 0 leaves the thread's policy alone.
+	RealtimePriority int
+	// Log receives the bump's events; default slog.Default().
+	Log *slog.Logger
+}
+
+// Bump is a running bump in the wire between two interfaces.
+type Bump struct {
+	opts    Options
+	in, out *port
+	stopFD  int
+	wakeFD  int
+	quantum atomic.Int64 // ns, see Options.WakeQuantum
+	pending atomic.Pointer[fallback.Pacer]
+	cur     atomic.Pointer[fallback.Pacer]
+	shaped  DirStats
+	reverse DirStats
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
+	stopped bool
+}
+
+// Start opens the sockets and starts forwarding: In -> Out through p (or
+// unshaped when p is nil), and Out -> In unshaped when opts.Reverse.
+func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
+	if opts.Batch <= 0 {
+		opts.Batch = 64
+	}
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = fallback.DefaultMaxFrame
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	b := &Bump{opts: opts, stopFD: -1, wakeFD: -1}
+	var err error
+	if b.in, err = openPort(opts.In); err != nil {
+		return nil, err
+	}
+	if b.out, err = openPort(opts.Out); err != nil {
+		b.in.close()
+		return nil, err
+	}
+	if b.stopFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err == nil {
+		b.wakeFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	}
+	if err != nil {
+		b.closeFDs()
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	b.cur.Store(p)
+	b.quantum.Store(int64(opts.WakeQuantum))
+	if p == nil {
+		f := newForwarder(b.in, b.out, opts.Batch, opts.MaxFrame, &b.shaped)
+		b.goRun("forward "+opts.In+"->"+opts.Out, func() error { return f.run(b.stopFD) })
+	} else {
+		s := newShaper(b, p)
+		b.goRun("shape "+opts.In+"->"+opts.Out, s.run)
+	}
+	if opts.Reverse {
+		f := newForwarder(b.out, b.in, opts.Batch, opts.MaxFrame, &b.reverse)
+		b.goRun("forward "+opts.Out+"->"+opts.In, func() error { return f.run(b.stopFD) })
+	}
+	opts.Log.Info("pacer datapath started", "in", opts.In, "out", opts.Out, "reverse", opts.Reverse, "shaped", p != nil)
+	return b, nil
+}
+
+func (b *Bump) goRun(name string, f func() error) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		err := f()
+		if err == nil || errors.Is(err, errStopped) {
+			return
+		}
+		b.opts.Log.Error("pacer datapath loop failed", "loop", name, "err", err)
+		b.errMu.Lock()
+		if b.err == nil {
+			b.err = fmt.Errorf("%s: %w", name, err)
+		}
+		b.errMu.Unlock()
+	}()
+}
+
+// Swap hands the shaping loop a new pacer without closing the sockets.
+// Frames already queued in the old pacer still leave on its schedule; new
+// frames go to p. The bump must have been started with a pacer.
+func (b *Bump) Swap(p *fallback.Pacer) error {
+	if p == nil {
+		return errors.New("swap: nil pacer")
+	}
+	if b.cur.Load() == nil {
+		return errors.New("swap: the bump was started without a pacer")
+	}
+	b.pending.Store(p)
+	b.cur.Store(p)
+	var one [8]byte
+	one[0] = 1
+	if _, err := unix.Write(b.wakeFD, one[:]); err != nil {
+		return fmt.Errorf("swap: wake: %w", err)
+	}
+	return nil
+}
+
+// SetWakeQuantum changes Options.WakeQuantum of the running bump (e.g.
+// with Swap to a plan with other buckets).
+func (b *Bump) SetWakeQuantum(d time.Duration) { b.quantum.Store(int64(d)) }
+
+// Pacer returns the pacer new frames go to (nil when unshaped).
+func (b *Bump) Pacer() *fallback.Pacer { return b.cur.Load() }
+
+// Stats returns the counters of the shaped (In -> Out) and reverse
+// directions.
+func (b *Bump) Stats() (shaped, reverse DirSnapshot) {
+	return b.shaped.Snapshot(), b.reverse.Snapshot()
+}
+
+// Err returns the first error a loop stopped with, if any.
+func (b *Bump) Err() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.err
+}
+
+// Stop ends the loops, waits for them and closes the sockets. Frames still
+// queued in the pacer are discarded.
+func (b *Bump) Stop() error {
+	if b.stopped {
+		return b.Err()
+	}
+	b.stopped = true
+	var one [8]byte
+	one[0] = 1
+	if _, err := unix.Write(b.stopFD, one[:]); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	b.wg.Wait()
+	b.closeFDs()
+	b.opts.Log.Info("pacer datapath stopped", "in", b.opts.In, "out", b.opts.Out)
+	return b.Err()
+}
+
+func (b *Bump) closeFDs() {
+	if b.in != nil {
+		b.in.close()
+	}
+	if b.out != nil {
+		b.out.close()
+	}
+	for _, fd := range []int{b.stopFD, b.wakeFD} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	b.stopFD, b.wakeFD = -1, -1
+}

@@ -1,0 +1,80 @@
+package datapath
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// forwarder moves frames from one port to another unchanged (except that a
+// VLAN tag the kernel stripped is put back). It owns its buffers.
+type forwarder struct {
+	from, to *port
+	bufs     [][]byte
+	vnets    [][vnetHdrLen]byte
+	rx, tx   *mmsgBatch
+	stats    *DirStats
+}
+
+func newForwarder(from, to *port, batch, maxFrame int, stats *DirStats) *forwarder {
+	f := &forwarder{
+		from: from, to: to, stats: stats,
+		bufs:  make([][]byte, batch),
+		vnets: make([][vnetHdrLen]byte, batch),
+		rx:    newBatch(batch, true),
+		tx:    newBatch(batch, false),
+	}
+	for i := range f.bufs {
+		f.bufs[i] = make([]byte, maxFrame+4) // +4: room to re-insert a VLAN tag
+	}
+	return f
+}
+
+// run forwards until stopFD becomes readable or a socket fails.
+func (f *forwarder) run(stopFD int) error {
+	fds := []unix.PollFd{{Fd: int32(f.from.rx), Events: unix.POLLIN}, {Fd: int32(stopFD), Events: unix.POLLIN}}
+	batch := len(f.bufs)
+	for {
+		for i := range batch {
+			f.rx.set(i, &f.vnets[i], f.bufs[i][:len(f.bufs[i])-4])
+		}
+		n, err := f.rx.recv(f.from.rx, batch)
+		if err != nil {
+			return fmt.Errorf("iface %q: recvmmsg: %w", f.from.name, err)
+		}
+		if n == 0 {
+			if _, err := unix.Ppoll(fds, nil, nil); err != nil && err != unix.EINTR {
+				return fmt.Errorf("ppoll: %w", err)
+			}
+			if fds[1].Revents != 0 {
+				return errStopped
+			}
+			continue
+		}
+		k := 0
+		var rxBytes uint64
+		for i := range n {
+			l := f.rx.frameLen(i)
+			if l < 0 {
+				f.stats.RxErrors.Add(1)
+				continue
+			}
+			if tci, tpid, ok := f.rx.vlan(i); ok {
+				l = insertVLAN(f.bufs[i], l, tpid, tci)
+				shiftVnet(&f.vnets[i], 4)
+			}
+			rxBytes += uint64(l)
+			f.tx.set(k, &f.vnets[i], f.bufs[i][:l])
+			k++
+		}
+		f.stats.RxPackets.Add(uint64(n))
+		f.stats.RxBytes.Add(rxBytes)
+		sent, bad, err := f.tx.send(f.to.tx, k)
+		f.stats.TxPackets.Add(uint64(sent))
+		f.stats.TxBytes.Add(rxBytes) // approximate on partial failure
+		f.stats.TxErrors.Add(uint64(bad))
+		if err != nil {
+			return fmt.Errorf("iface %q: sendmmsg: %w", f.to.name, err)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// sockBufBytes is the kernel socket buffer asked for on every socket, in
+// bytes: large enough to absorb a few milliseconds of 25 Gbit/s while the
+// shaping loop runs.
+const sockBufBytes = 32 << 20
+
+// htons converts a 16-bit value to network byte order for sockaddr_ll.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+// openRx opens a non-blocking receive socket bound to ifindex that sees every
+// frame arriving on it (not those leaving), with a virtio_net_hdr before each
+// frame and the stripped VLAN tag in PACKET_AUXDATA.
+func openRx(ifindex int) (int, error) {
+	// Protocol 0 at socket() receives nothing until bind() names the
+	// interface, so no frame of another interface slips in.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	opts := []struct {
+		level, name, val int
+		what             string
+	}{
+		{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
+		{unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"},
+		{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"},
+		{unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes, "SO_RCVBUFFORCE"},
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.val); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("setsockopt %s: %w", o.what, err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind: %w", err)
+	}
+	return fd, nil
+}
+
+// openTx opens a blocking transmit socket for ifindex that takes a
+// virtio_net_hdr before each frame and bypasses the interface's qdisc.
+// Protocol 0 keeps it from receiving anything.
+func openTx(ifindex int) (int, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	opts := []struct {
+		level, name, val int
+		what             string
+	}{
+		{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
+		{unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"},
+		{unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes, "SO_SNDBUFFORCE"},
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.val); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("setsockopt %s: %w", o.what, err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind: %w", err)
+	}
+	return fd, nil
+}
+
+// port is one interface's pair of sockets.
+type port struct {
+	name    string
+	ifindex int
+	mtu     int
+	rx, tx  int
+}
+
+// openPort opens the receive and transmit sockets of the interface name.
+func openPort(name string) (*port, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("iface %q: %w", name, err)
+	}
+	p := &port{name: name, ifindex: ifi.Index, mtu: ifi.MTU, rx: -1, tx: -1}
+	if p.rx, err = openRx(ifi.Index); err != nil {
+		return nil, fmt.Errorf("iface %q: receive socket: %w", name, err)
+	}
+	if p.tx, err = openTx(ifi.Index); err != nil {
+		unix.Close(p.rx)
+		return nil, fmt.Errorf("iface %q: transmit socket: %w", name, err)
+	}
+	return p, nil
+}
+
+func (p *port) close() {
+	if p.rx >= 0 {
+		unix.Close(p.rx)
+	}
+	if p.tx >= 0 {
+		unix.Close(p.tx)
+	}
+	p.rx, p.tx = -1, -1
+}

@@ -1,0 +1,34 @@
+package datapath
+
+import "sync/atomic"
+
+// DirStats counts one direction of the bump. All counts are cumulative;
+// bytes are L2 frame bytes as received (VLAN tag included).
+type DirStats struct {
+	RxPackets, RxBytes atomic.Uint64
+	TxPackets, TxBytes atomic.Uint64
+	// RxErrors: truncated or malformed frames. NoBuffer: frames read and
+	// dropped because the packet pool was exhausted. TxErrors: frames the
+	// kernel refused to send.
+	RxErrors, NoBuffer, TxErrors atomic.Uint64
+	// Waits counts sleeps in ppoll; Spins counts loop turns that found a
+	// release time already due (no sleep).
+	Waits, Spins atomic.Uint64
+}
+
+// DirSnapshot is a plain copy of DirStats.
+type DirSnapshot struct {
+	RxPackets, RxBytes, TxPackets, TxBytes uint64
+	RxErrors, NoBuffer, TxErrors           uint64
+	Waits, Spins                           uint64
+}
+
+// Snapshot reads the counters.
+func (s *DirStats) Snapshot() DirSnapshot {
+	return DirSnapshot{
+		RxPackets: s.RxPackets.Load(), RxBytes: s.RxBytes.Load(),
+		TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(),
+		RxErrors: s.RxErrors.Load(), NoBuffer: s.NoBuffer.Load(), TxErrors: s.TxErrors.Load(),
+		Waits: s.Waits.Load(), Spins: s.Spins.Load(),
+	}
+}

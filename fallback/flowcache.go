@@ -1,0 +1,143 @@
+package fallback
+
+import "math/bits"
+
+// flowKey is the flow cache key: both addresses (IPv4-mapped for IPv4),
+// ports, protocol, family, DSCP, VLAN id and ingress ifindex packed in six
+// words so that hashing and comparing cost a few instructions.
+type flowKey [6]uint64
+
+func makeKey(pr *parsed, ifindex int) flowKey {
+	var tagged uint64
+	if pr.tagOff >= 0 {
+		tagged = 1
+	}
+	return flowKey{
+		pr.srcHi, pr.srcLo, pr.dstHi, pr.dstLo,
+		uint64(pr.sport) | uint64(pr.dport)<<16 | uint64(pr.proto)<<32 | uint64(pr.tos>>2)<<40 | uint64(pr.family)<<48,
+		uint64(pr.vlan) | tagged<<12 | uint64(pr.etype)<<16 | uint64(uint32(ifindex))<<32,
+	}
+}
+
+// hash mixes the key with a per-pacer seed (so remote senders cannot aim
+// collisions at one cache set). Three independent multiplications and a
+// final one keep the dependency chain short (wyhash's mum construction).
+func (k *flowKey) hash(seed uint64) uint64 {
+	a := mum(k[0]^seed, k[2]^0xa0761d6478bd642f)
+	b := mum(k[1]^0xe7037ed1a0b428db, k[3]^seed)
+	c := mum(k[4]^0x8ebc6af09c88c6e3, k[5]^seed)
+	return mum(a^c^0x589965cc75374cc3, b^seed)
+}
+
+func mum(x, y uint64) uint64 {
+	hi, lo := bits.Mul64(x, y)
+	return hi ^ lo
+}
+
+// flowHash is the 5-tuple part of the key hashed for per-flow queueing:
+// packets of one connection share a sub-queue whatever their DSCP.
+func (k *flowKey) flowHash(seed uint64) uint32 {
+	h := seed ^ 0x5bd1e995
+	for i, w := range k[:5] {
+		if i == 4 {
+			w &= 0x0000_00FF_FFFF_FFFF // ports and protocol, not DSCP or family
+		}
+		hi, lo := bits.Mul64(h^w, 0x9E3779B97F4A7C15)
+		h = hi ^ lo
+	}
+	return uint32(h ^ h>>32)
+}
+
+func (k *flowKey) equal(o *flowKey) bool {
+	return k[0] == o[0] && k[1] == o[1] && k[2] == o[2] && k[3] == o[3] && k[4] == o[4] && k[5] == o[5]
+}
+
+// cacheWays is the set associativity of the flow cache.
+const cacheWays = 4
+
+// flowEntry is one cached classification.
+type flowEntry struct {
+	key   flowKey
+	seen  int64 // ns of the last packet
+	rule  int32 // -1 = no rule matched
+	fhash uint32
+}
+
+// flowSet is one set of the cache: a tag per way (hash bits, never 0; 0
+// marks an empty way) checked before the 48-byte key, so a lookup touches
+// one cache line besides the entry it finds.
+type flowSet struct {
+	tag [cacheWays]uint32
+	ent [cacheWays]flowEntry
+}
+
+// flowCache maps flow keys to the rule that matched, so that a connection
+// is classified once (as policy-based QoS matches per endpoint). It is a
+// set-associative table of fixed size: an entry idle for idle ns or more is
+// expired, and a full set evicts its least recently seen entry. It never
+// allocates after construction.
+type flowCache struct {
+	sets []flowSet
+	mask uint64 // len(sets)-1
+	idle int64
+	seed uint64
+
+	hits, misses, evictions uint64
+}
+
+func newFlowCache(entries int, idle int64, seed uint64) flowCache {
+	sets := 1
+	for sets*cacheWays < entries {
+		sets <<= 1
+	}
+	return flowCache{sets: make([]flowSet, sets), mask: uint64(sets - 1), idle: idle, seed: seed}
+}
+
+// lookup returns the entry for k at now and true, or, on a miss, a fresh
+// entry holding k (the caller fills rule and fhash) and false.
+func (c *flowCache) lookup(k *flowKey, now int64) (*flowEntry, bool) {
+	h := k.hash(c.seed)
+	set := &c.sets[h&c.mask]
+	t := uint32(h>>32) | 1
+	for i := range cacheWays {
+		if set.tag[i] == t {
+			e := &set.ent[i]
+			if now-e.seen < c.idle && e.key.equal(k) {
+				e.seen = now
+				c.hits++
+				return e, true
+			}
+		}
+	}
+	c.misses++
+	v := 0
+	for i := range cacheWays {
+		if set.tag[i] == 0 || now-set.ent[i].seen >= c.idle {
+			v = i
+			break
+		}
+		if set.ent[i].seen < set.ent[v].seen {
+			v = i
+		}
+	}
+	if set.tag[v] != 0 && now-set.ent[v].seen < c.idle {
+		c.evictions++
+	}
+	set.tag[v] = t
+	e := &set.ent[v]
+	e.key, e.seen = *k, now
+	return e, false
+}
+
+// len counts live entries (for tests and stats).
+func (c *flowCache) len(now int64) int {
+	n := 0
+	for i := range c.sets {
+		for w := range cacheWays {
+			if c.sets[i].tag[w] != 0 && now-c.sets[i].ent[w].seen < c.idle {
+				n++
+			}
+		}
+	}
+	return n
+}
