@@ -198,7 +198,7 @@ func ParseProfile(file string, data []byte) (*Capabilities, error) {
 	return c, nil
 }
 
-var knownActions = []ActionKind{SetPriority, SteerTC, SetDSCP, SetPCP, Police, SetClass}
+var knownActions = []ActionKind{SetPriority, SteerTC, SetDSCP, SetPCP, Police, PolicePeak, SetClass}
 
 var knownMatches = []string{"src", "dst", "protocol", "src-port", "dst-port", "port-range", "vlan", "dscp", "interface"}
 

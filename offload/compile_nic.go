@@ -286,6 +286,9 @@ func (cc *compiler) placeRule(dir RuleDirection, fields []string, acts []Action,
 	kinds := make([]ActionKind, 0, len(acts))
 	for _, a := range acts {
 		kinds = append(kinds, a.Kind)
+		if a.Kind == Police && a.Peak != 0 {
+			kinds = append(kinds, PolicePeak)
+		}
 	}
 	if missing, ok := set.Has(fields, kinds); !ok {
 		return Where{Placement: Software, Reason: fmt.Sprintf("%s cannot offload %s on %s", c.Profile, missing, dir)}

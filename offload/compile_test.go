@@ -187,9 +187,14 @@ func TestICE(t *testing.T) {
 
 func TestSwitchdevRepresentors(t *testing.T) {
 	tp := compileWith(t, parse(t, nicPolicy), profile(t, "mlx5-switchdev")).Targets[0]
-	r := ruleByID(t, tp, "g2-vlan/representor/vf1rep")
+	r := ruleByID(t, tp, "g1-in/representor/vf1rep")
 	if r.Where.Placement != Hardware {
-		t.Errorf("representor rule with police, pedit and vlan placed %v", r.Where)
+		t.Errorf("representor rule with skbedit and pedit placed %v", r.Where)
+	}
+	// g2's meter has a peak rate, which mlx5 meters cannot offload.
+	r = ruleByID(t, tp, "g2-vlan/representor/vf1rep")
+	if r.Where.Placement != Software || !strings.Contains(r.Where.Reason, "cannot offload action police-peak") {
+		t.Errorf("representor rule with a peak policer placed %v", r.Where)
 	}
 	r = ruleByID(t, tp, "ctl/representor/vf0rep")
 	if slices.ContainsFunc(r.Actions, func(a Action) bool { return a.Kind == SetPCP }) {

@@ -211,6 +211,10 @@ const (
 	// what happens above them. A non-empty Shared names a meter shared by
 	// every rule of a class (one tc action index).
 	Police ActionKind = "police"
+	// PolicePeak is not an action of a rule but a capability: a device
+	// whose offload set lists it offloads policers with a peak rate (mlx5
+	// meters do not: no peakrate, avrate or overhead).
+	PolicePeak ActionKind = "police-peak"
 	// SetClass sends the packet to its class (a switch forwarding group,
 	// or the pacer's class). Field: Class in the Rule.
 	SetClass ActionKind = "set-class"
