@@ -46,22 +46,22 @@ func (p *prefix16) match(hi, lo uint64) bool {
 // rule is a plan rule compiled for matching packets.
 type rule struct {
 	id       string
-	class    int // index into Pacer.classes
+	cls      *class
 	family   uint8
 	src, dst prefix16
 	proto    uint8
 	sport    model.PortRange
 	dport    model.PortRange
 	vlan     uint16
-	dscp     int // -1 any
-	ifindex  int // 0 any, -1 never (unknown interface)
-	setDSCP  int // -1 none
-	setPCP   int // -1 none
-	police   int // index into Pacer.policers, -1 none
+	dscp     int          // -1 any
+	ifindex  int          // 0 any
+	ifNever  bool         // the rule's interface does not resolve: never matches
+	mark     offload.Mark // of conforming packets: the class's, with SetDSCP/SetPCP applied
+	police   int          // index into Pacer.policers, -1 none
 }
 
 func (r *rule) matches(pr *parsed, ifindex int) bool {
-	if r.ifindex != 0 && r.ifindex != ifindex {
+	if r.ifindex != 0 && r.ifindex != ifindex || r.ifNever {
 		return false
 	}
 	if r.vlan != 0 && (pr.tagOff < 0 || pr.vlan != r.vlan) {
@@ -106,10 +106,10 @@ func (p *Pacer) compileRules(tp *offload.TargetPlan, classIdx map[string]int, re
 		}
 		m := &r.Match
 		cr := rule{
-			id: r.ID, class: ci, family: uint8(m.Family()),
+			id: r.ID, cls: p.classes[ci], mark: p.classes[ci].plan.Mark, family: uint8(m.Family()),
 			src: makePrefix(m.Src), dst: makePrefix(m.Dst), proto: uint8(m.Protocol),
 			sport: m.SrcPort, dport: m.DstPort, vlan: m.VLAN,
-			dscp: -1, setDSCP: -1, setPCP: -1, police: -1,
+			dscp: -1, police: -1,
 		}
 		if m.DSCP != nil {
 			cr.dscp = int(*m.DSCP)
@@ -118,16 +118,16 @@ func (p *Pacer) compileRules(tp *offload.TargetPlan, classIdx map[string]int, re
 			idx, err := resolve(m.Interface)
 			if err != nil {
 				p.log.Warn("pacer rule names an unknown interface; it will not match", "rule", r.ID, "interface", m.Interface, "err", err)
-				idx = -1
+				cr.ifNever = true
 			}
 			cr.ifindex = idx
 		}
 		for _, a := range r.Actions {
 			switch a.Kind {
 			case offload.SetDSCP:
-				cr.setDSCP = int(a.DSCP & 63)
+				cr.mark.DSCP = a.DSCP & 63
 			case offload.SetPCP:
-				cr.setPCP = int(a.PCP & 7)
+				cr.mark.PCP = a.PCP & 7
 			case offload.Police:
 				key := a.Shared
 				if key == "" {

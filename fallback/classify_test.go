@@ -58,7 +58,7 @@ func TestClassify(t *testing.T) {
 		ri := p.classify(&pr, c.ifindex)
 		got := p.dflt.name
 		if ri >= 0 {
-			got = p.classes[p.rules[ri].class].name
+			got = p.rules[ri].cls.name
 		}
 		if got != c.want {
 			t.Errorf("%s: class %q, want %q", c.name, got, c.want)

@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/qosplane/qosplane/model"
@@ -32,13 +33,17 @@ type Config struct {
 	// FlowEntries is the flow cache size in entries, rounded up to a power
 	// of two; default 16384. (Local addition to the contract.)
 	FlowEntries int
-	// PassUnmatched sends frames that match no rule unshaped and unmarked,
-	// below every class in priority, instead of into the lowest-priority
-	// class. The plan has no field for this; see doc.go. (Local addition.)
+	// PassUnmatched sends frames that match no rule unmetered and
+	// unmarked at priority 0 (sharing that level by DRR with weight 1,
+	// counted as class "(unmatched)"), instead of into the lowest-priority
+	// class. The plan has no field for this choice. (Local addition.)
 	PassUnmatched bool
 	// IfIndex resolves a rule's Match.Interface to an interface index;
 	// default net.InterfaceByName. (Local addition, for tests.)
 	IfIndex func(name string) (int, error)
+	// Logger receives the pacer's few log records (at New); default
+	// slog.Default(). (Local addition.)
+	Logger *slog.Logger
 }
 
 // Defaults.

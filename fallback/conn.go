@@ -23,7 +23,8 @@ type Flowspec struct {
 	Peak model.Rate
 	// MaxSDU is the largest piece metered at once, bytes: stream writes are
 	// cut into pieces of at most this size, larger datagrams never conform.
-	// Default 1500 for streams, 65535 for datagrams.
+	// Default 65535 for datagrams; for streams a quarter of the bucket,
+	// between 1500 and 65535 (fewer syscalls at high rates).
 	MaxSDU model.Size
 	// MinPoliced counts smaller datagrams as this size, bytes.
 	MinPoliced model.Size
@@ -50,7 +51,9 @@ type ConnStats struct {
 	Sent, SentBytes       uint64
 	Dropped, DroppedBytes uint64 // discard mode
 	Borrowed              uint64 // datagrams sent marked non-conforming
-	Waited                time.Duration
+	// Waited sums the waits the shaper asked for; the sleeps themselves
+	// may be longer (timer overshoot), which the bucket absorbs.
+	Waited time.Duration
 }
 
 // pacing is the meter and bookkeeping shared by the wrappers.
@@ -75,7 +78,8 @@ func newPacing(c any, spec Flowspec, stream bool) (*pacing, error) {
 	if spec.MaxSDU == 0 {
 		spec.MaxSDU = 65535
 		if stream {
-			spec.MaxSDU = 1500
+			spec.MaxSDU = model.Size(min(max(uint64(spec.Bucket), uint64(spec.Rate)/8/100)/4, 65535))
+			spec.MaxSDU = max(spec.MaxSDU, 1500)
 		}
 	}
 	pc := &pacing{spec: spec, sleep: time.Sleep, now: Now}
@@ -120,21 +124,21 @@ func newPacing(c any, spec Flowspec, stream bool) (*pacing, error) {
 	return pc, nil
 }
 
-// verdict for one piece of data.
-type verdict int
+// sendVerdict is what happens to one piece of data written.
+type sendVerdict int
 
 const (
-	send verdict = iota
-	drop
-	borrow
+	sendNow sendVerdict = iota
+	sendDrop
+	sendBorrowed
 )
 
 // admit meters n bytes (one stream piece or datagram), waiting in shape
 // mode. Called with mu held; the wait sleeps holding it, so concurrent
 // writers queue behind each other in order.
-func (pc *pacing) admit(n int, datagram bool) verdict {
+func (pc *pacing) admit(n int, datagram bool) sendVerdict {
 	if !pc.metered {
-		return send
+		return sendNow
 	}
 	size := int64(n)
 	if datagram {
@@ -149,7 +153,7 @@ func (pc *pacing) admit(n int, datagram bool) verdict {
 		pc.m.fill(now)
 		if pc.m.conforms(cost) {
 			pc.m.take(cost)
-			return send
+			return sendNow
 		}
 		if pc.spec.Mode != model.Shape {
 			return pc.nonConforming()
@@ -163,14 +167,14 @@ func (pc *pacing) admit(n int, datagram bool) verdict {
 	}
 }
 
-func (pc *pacing) nonConforming() verdict {
+func (pc *pacing) nonConforming() sendVerdict {
 	if pc.spec.Mode == model.Borrow {
-		return borrow
+		return sendBorrowed
 	}
 	if pc.spec.Mode == model.Discard {
-		return drop
+		return sendDrop
 	}
-	return drop // shape: a datagram above MaxSDU can never conform
+	return sendDrop // shape: a datagram above MaxSDU can never conform
 }
 
 // Stats returns the socket's counters.
@@ -209,6 +213,12 @@ func (c *PacedConn) Write(b []byte) (int, error) {
 	if !c.stream {
 		return c.pc.writeDatagram(b, func(b []byte) (int, error) { return c.Conn.Write(b) })
 	}
+	if !c.pc.metered {
+		n, err := c.Conn.Write(b)
+		c.pc.stats.Sent++
+		c.pc.stats.SentBytes += uint64(n)
+		return n, err
+	}
 	written := 0
 	for written < len(b) {
 		piece := min(len(b)-written, int(c.pc.spec.MaxSDU))
@@ -229,11 +239,11 @@ func (c *PacedConn) Stats() ConnStats { return c.pc.Stats() }
 
 func (pc *pacing) writeDatagram(b []byte, write func([]byte) (int, error)) (int, error) {
 	switch pc.admit(len(b), true) {
-	case drop:
+	case sendDrop:
 		pc.stats.Dropped++
 		pc.stats.DroppedBytes += uint64(len(b))
 		return len(b), nil
-	case borrow:
+	case sendBorrowed:
 		pc.stats.Borrowed++
 		if pc.spec.DSCP != nil || pc.spec.NonConformingDSCP != 0 {
 			if err := pc.sock.setTOS(pc.spec.NonConformingDSCP << 2); err != nil {

@@ -85,8 +85,8 @@ func TestPacedTCP(t *testing.T) {
 	if elapsed < want*99/100 {
 		t.Fatalf("too fast: %v for what takes %v at the rate", elapsed, want)
 	}
-	if elapsed > want*125/100 {
-		t.Fatalf("too slow: %v, want about %v (+25%% for a loaded machine)", elapsed, want)
+	if elapsed > want*150/100 {
+		t.Fatalf("too slow: %v, want about %v (+50%% for a loaded machine)", elapsed, want)
 	}
 	if st := c.(*PacedConn).Stats(); st.SentBytes != total || st.Waited <= 0 {
 		t.Fatalf("stats %+v", st)

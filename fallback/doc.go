@@ -12,7 +12,8 @@
 // integer units of 1/8e9 byte, so a bucket filling at R bit/s gains exactly
 // R units per ns: no floats, no rounding, no overflow up to 10 Tbit/s and
 // 1 GiB buckets, at any uptime (time differences are capped at the fill
-// time of the bucket before they are multiplied).
+// time of the bucket before they are multiplied; one packet costs at most
+// 256 MiB and a bucket owes at most 128 KiB).
 //
 // # Treatment
 //
@@ -65,7 +66,9 @@
 // Strict priority between ClassPlan.Priority levels (higher first), then
 // the borrow tier. Within a level, deficit round robin between classes
 // with quantum Weight*1514 bytes; within a class, deficit round robin
-// between per-flow sub-queues chosen by a seeded 5-tuple hash. Shaped
+// between 1024 per-flow sub-queues chosen by a seeded 5-tuple hash (a flow
+// that becomes active starts with one quantum, as in fq_codel). One packet
+// charges a DRR balance at most 256 KiB. Shaped
 // classes whose head cannot leave wait in a timer heap; Dequeue releases
 // everything due at once and reports when more can leave, so the caller
 // sleeps once per batch, never per packet. The port bucket holds 2 ms at

@@ -7,26 +7,30 @@ import "math/bits"
 // words so that hashing and comparing cost a few instructions.
 type flowKey [6]uint64
 
-func makeKey(pr *parsed, ifindex int) flowKey {
+// set fills k from a parsed frame. It writes word by word into k (rather
+// than returning a key by value) so that the reads that follow are served
+// by store forwarding: a copied key is read with 16-byte loads spanning two
+// 8-byte stores, which stalls.
+func (k *flowKey) set(pr *parsed, ifindex int) {
 	var tagged uint64
 	if pr.tagOff >= 0 {
 		tagged = 1
 	}
-	return flowKey{
-		pr.srcHi, pr.srcLo, pr.dstHi, pr.dstLo,
-		uint64(pr.sport) | uint64(pr.dport)<<16 | uint64(pr.proto)<<32 | uint64(pr.tos>>2)<<40 | uint64(pr.family)<<48,
-		uint64(pr.vlan) | tagged<<12 | uint64(pr.etype)<<16 | uint64(uint32(ifindex))<<32,
-	}
+	k[0], k[1], k[2], k[3] = pr.srcHi, pr.srcLo, pr.dstHi, pr.dstLo
+	k[4] = uint64(pr.ports) | uint64(pr.proto)<<32 | uint64(pr.tos>>2)<<40 | uint64(pr.family)<<48
+	k[5] = uint64(pr.vlan) | tagged<<12 | uint64(pr.etype)<<16 | uint64(uint32(ifindex))<<32
 }
 
-// hash mixes the key with a per-pacer seed (so remote senders cannot aim
-// collisions at one cache set). Three independent multiplications and a
-// final one keep the dependency chain short (wyhash's mum construction).
+// hash mixes the key with a per-pacer seed. The six words fold into two
+// (each word into one of them exactly once, rotated so that equal fields
+// of source and destination do not cancel), and one seeded 64x64->128-bit
+// multiplication mixes those (wyhash's mum). Two keys collide for every
+// seed only if their folds are equal, which needs changes to two fields
+// that cancel bit for bit; otherwise collisions are seed-dependent chance.
 func (k *flowKey) hash(seed uint64) uint64 {
-	a := mum(k[0]^seed, k[2]^0xa0761d6478bd642f)
-	b := mum(k[1]^0xe7037ed1a0b428db, k[3]^seed)
-	c := mum(k[4]^0x8ebc6af09c88c6e3, k[5]^seed)
-	return mum(a^c^0x589965cc75374cc3, b^seed)
+	a := k[0] ^ bits.RotateLeft64(k[2], 21) ^ bits.RotateLeft64(k[4], 42)
+	b := k[1] ^ bits.RotateLeft64(k[3], 21) ^ bits.RotateLeft64(k[5], 42)
+	return mum(a^seed, b^0xe7037ed1a0b428db)
 }
 
 func mum(x, y uint64) uint64 {
@@ -37,14 +41,10 @@ func mum(x, y uint64) uint64 {
 // flowHash is the 5-tuple part of the key hashed for per-flow queueing:
 // packets of one connection share a sub-queue whatever their DSCP.
 func (k *flowKey) flowHash(seed uint64) uint32 {
-	h := seed ^ 0x5bd1e995
-	for i, w := range k[:5] {
-		if i == 4 {
-			w &= 0x0000_00FF_FFFF_FFFF // ports and protocol, not DSCP or family
-		}
-		hi, lo := bits.Mul64(h^w, 0x9E3779B97F4A7C15)
-		h = hi ^ lo
-	}
+	ports := k[4] & 0x0000_00FF_FFFF_FFFF // ports and protocol, not DSCP or family
+	a := mum(k[0]^seed, k[2]^0xa0761d6478bd642f)
+	b := mum(k[1]^0x8ebc6af09c88c6e3, k[3]^seed)
+	h := mum(a^ports^0x589965cc75374cc3, b^seed)
 	return uint32(h ^ h>>32)
 }
 
@@ -125,7 +125,10 @@ func (c *flowCache) lookup(k *flowKey, now int64) (*flowEntry, bool) {
 	}
 	set.tag[v] = t
 	e := &set.ent[v]
-	e.key, e.seen = *k, now
+	for i := range e.key {
+		e.key[i] = k[i]
+	}
+	e.seen = now
 	return e, false
 }
 

@@ -20,19 +20,23 @@ func FuzzParseMark(f *testing.F) {
 		{src: "2001:db8::1", dst: "2001:db8::2", proto: protoUDP, sport: 5, dport: 5060, tos: 1, vlan: -1, size: 90},
 	} {
 		n := s.build(buf)
-		f.Add(bytes.Clone(buf[:n]), uint8(46), uint8(5), false)
+		f.Add(bytes.Clone(buf[:n]), []byte{}, uint8(46), uint8(5))
+		f.Add(bytes.Clone(buf[:n]), []byte{1, 1, 40, 0, 100, 0, 34, 0, 16, 0}, uint8(46), uint8(5))
 	}
-	f.Add([]byte{}, uint8(0), uint8(0), true)
+	f.Add([]byte{}, []byte{1, 4, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xff}, uint8(0), uint8(0))
 	cp := classPlan("c", 4, 8_000_000, model.Borrow)
 	cp.Mark = offload.Mark{DSCP: 24, PCP: 3}
-	tp := plan(100_000_000, []offload.ClassPlan{cp, classPlan("be", 0, 0, model.Shape)},
+	cp.MinPoliced = 1518
+	sh := classPlan("be", 0, 1_000_000, model.Shape)
+	sh.MinPoliced = 1000
+	tp := plan(100_000_000, []offload.ClassPlan{cp, sh},
 		pacerRule("r", "c", 1, model.Match{Protocol: model.UDP, DstPort: model.PortRange{Lo: 1, Hi: 6000}}))
 	p, err := New(tp, Config{MaxFrame: 2048, IfIndex: func(string) (int, error) { return 1, nil }})
 	if err != nil {
 		f.Fatal(err)
 	}
 	var now int64
-	f.Fuzz(func(t *testing.T, frame []byte, dscp, pcp uint8, vnet bool) {
+	f.Fuzz(func(t *testing.T, frame, vnet []byte, dscp, pcp uint8) {
 		if len(frame) > 2048 {
 			return
 		}
@@ -42,9 +46,9 @@ func FuzzParseMark(f *testing.F) {
 		}
 		n := copy(k.ReadBuf(), frame)
 		k.SetLen(n)
-		if vnet {
+		if len(vnet) >= 10 {
 			k.HasVnet = true
-			k.Vnet = [10]byte{1, 1, 40, 0, 100, 0, 34, 0, 16, 0}
+			copy(k.Vnet[:], vnet)
 		}
 		var pr parsed
 		fr := k.Frame()
@@ -76,9 +80,23 @@ func FuzzParseMark(f *testing.F) {
 		_ = k.WireLen()
 		// The same frame through the pacer.
 		k.SetLen(copy(k.ReadBuf(), frame))
+		if len(vnet) >= 10 {
+			copy(k.Vnet[:], vnet)
+		}
 		now += 1000
 		p.Enqueue(k, now)
-		drain(p, now, func(q *Packet) { _ = q.WireLen() })
-		drainAll(p, now, nil)
+		drain(p, now, func(q *Packet) {
+			if q.WireLen() < len(q.Frame()) {
+				t.Fatalf("WireLen %d below the frame length %d", q.WireLen(), len(q.Frame()))
+			}
+		})
+		_, now = drainAll(p, now, nil)
+		for _, c := range p.classes {
+			for _, b := range []*bucket{&c.m.commit, &c.m.peak} {
+				if c.metered && b.rate != 0 && (b.tokens > b.depth || b.tokens < -maxDebt) {
+					t.Fatalf("class %s bucket out of range: %d of %d", c.name, b.tokens, b.depth)
+				}
+			}
+		}
 	})
 }

@@ -10,9 +10,17 @@ import (
 // rounding ever happens. An int64 holds 1.15e9 bytes of credit (maxDepth).
 const unitsPerByte = 8_000_000_000
 
+// maxDebt is the most credit, in units, a bucket may owe: two maximal
+// frames. take clamps there, so depth - tokens never overflows.
+const maxDebt = 2 * 65536 * unitsPerByte
+
 // maxDepth is the deepest bucket, in bytes, that int64 token units hold
-// with room for a negative balance of one maximal frame.
-const maxDepth = (math.MaxInt64 - 2*65536*unitsPerByte) / unitsPerByte
+// with room for maxDebt.
+const maxDepth = (math.MaxInt64 - maxDebt) / unitsPerByte
+
+// maxCost caps the metered size of one packet, bytes (a GSO frame with a
+// tiny gso_size and a large MinPoliced could otherwise overflow units).
+const maxCost = 1 << 28
 
 // maxRate is the highest rate accepted, 10 Tbit/s; rate*dt never overflows
 // because dt is capped at the bucket's fill time.
@@ -65,14 +73,22 @@ func (b *bucket) fill(now int64) {
 // need is the credit a packet of cost bytes must find: its cost, or the
 // whole depth for a (GSO) frame larger than the bucket.
 func (b *bucket) need(cost int64) int64 {
-	return min(cost*unitsPerByte, b.depth)
+	return min(min(cost, maxCost)*unitsPerByte, b.depth)
 }
 
 // conforms reports whether a packet of cost bytes conforms now (after fill).
 func (b *bucket) conforms(cost int64) bool { return b.tokens >= b.need(cost) }
 
-// take spends the credit of cost bytes.
-func (b *bucket) take(cost int64) { b.tokens -= cost * unitsPerByte }
+// take spends the credit of cost bytes (at most maxCost), owing at most
+// maxDebt.
+func (b *bucket) take(cost int64) {
+	b.tokens = max(b.tokens-min(cost, maxCost)*unitsPerByte, -maxDebt)
+}
+
+// refund returns the credit of cost bytes, up to the depth.
+func (b *bucket) refund(cost int64) {
+	b.tokens = min(b.tokens+min(cost, maxCost)*unitsPerByte, b.depth)
+}
 
 // wait returns the nanoseconds (after the last fill) until a packet of cost
 // bytes conforms; 0 if it does now.
@@ -100,7 +116,7 @@ func (m *meter) cost(wire int, segs int) int64 {
 	if mp := m.minPoliced * int64(segs); c < mp {
 		c = mp
 	}
-	return c
+	return min(c, maxCost)
 }
 
 func (m *meter) fill(now int64) {
@@ -119,6 +135,14 @@ func (m *meter) take(cost int64) {
 	m.commit.take(cost)
 	if m.hasPeak {
 		m.peak.take(cost)
+	}
+}
+
+// refund gives back credit taken for a packet that was then not sent.
+func (m *meter) refund(cost int64) {
+	m.commit.refund(cost)
+	if m.hasPeak {
+		m.peak.refund(cost)
 	}
 }
 

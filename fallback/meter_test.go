@@ -95,6 +95,23 @@ func TestBucketNoOverflow(t *testing.T) {
 			t.Fatalf("rate %d: not full after 10 days: %d != %d", c.rate, b.tokens, b.depth)
 		}
 	}
+	// A GSO frame of 65535 one-byte segments with MinPoliced 65535 would
+	// cost 4 GiB: the cost is capped and the debt bounded.
+	m := meter{minPoliced: 65535}
+	cost := m.cost(65535+65534*54, 65535)
+	if cost != maxCost {
+		t.Fatalf("cost %d, want the cap %d", cost, maxCost)
+	}
+	b, _ := newBucket(maxRate, 1500, 0)
+	b.take(cost)
+	b.take(cost)
+	if b.tokens != -maxDebt {
+		t.Fatalf("debt %d beyond %d", b.tokens, -maxDebt)
+	}
+	b.fill(1 << 62)
+	if b.tokens != b.depth {
+		t.Fatalf("refill after debt: %d != %d", b.tokens, b.depth)
+	}
 	if _, err := newBucket(maxRate+1, 1500, 0); err == nil {
 		t.Fatal("rate above maxRate accepted")
 	}

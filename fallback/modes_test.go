@@ -231,3 +231,24 @@ func TestPolicer(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueDropRefunds: credit taken by the meter for a packet the queue
+// bound then drops goes back to the bucket.
+func TestQueueDropRefunds(t *testing.T) {
+	cp := classPlan("c", 0, 8_000_000, model.Borrow)
+	cp.Bucket = 10000
+	p := newPacer(t, plan(1_000_000, []offload.ClassPlan{cp}), Config{MaxDelay: time.Microsecond})
+	if l := p.classes[0].conf.limit; l != 2*1518 {
+		t.Fatalf("limit %d, want the 2*MaxSDU floor", l)
+	}
+	for range 10 {
+		p.Enqueue(pkt(t, p, udp4(1, 2, 1000)), 0)
+	}
+	p.Dequeue(0, nil)
+	if cc := p.Counters().Classes["c"]; cc.Drops != 7 || cc.ConformingPackets != 3 {
+		t.Fatalf("counters %+v", cc)
+	}
+	if got := p.classes[0].m.commit.tokens; got != 7000*unitsPerByte {
+		t.Fatalf("bucket holds %d bytes, want 7000 (refunded)", got/unitsPerByte)
+	}
+}

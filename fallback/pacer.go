@@ -74,7 +74,11 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 	if len(tp.Classes) == 0 {
 		return nil, fmt.Errorf("pacer %s: plan has no classes", tp.Target)
 	}
-	p := &Pacer{cfg: cfg, log: slog.Default().With("pacer", tp.Target), byName: make(map[string]int), seed: rand.Uint64()}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p := &Pacer{cfg: cfg, log: logger.With("pacer", tp.Target), byName: make(map[string]int), seed: rand.Uint64()}
 	port := uint64(cfg.PortRate)
 	for _, cp := range tp.Classes {
 		if _, dup := p.byName[cp.Name]; dup {
@@ -151,85 +155,29 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	var pr parsed
 	f := pkt.Frame()
 	parse(f, &pr)
-	key := makeKey(&pr, pkt.IfIndex)
-	ent, hit := p.cache.lookup(&key, now)
-	if !hit {
-		ent.rule = int32(p.classify(&pr, pkt.IfIndex))
-		ent.fhash = key.flowHash(p.seed)
-	}
-	pkt.hash = ent.fhash
-	c := p.dflt
-	var r *rule
-	if ent.rule >= 0 {
-		r = &p.rules[ent.rule]
-		c = p.classes[r.class]
-	}
 	wire := pkt.wireLen(&pr)
-	segs, seg := 1, pkt.n
-	if g := pkt.gso(); g > 0 && pr.hdrEnd > 0 && pkt.n-pr.hdrEnd > g {
-		segs = (pkt.n - pr.hdrEnd + g - 1) / g
-		seg = pr.hdrEnd + g
-	}
 	pkt.wire = int32(wire)
-	if r != nil {
-		st := &p.ruleSt[ent.rule]
-		st.pkts++
-		st.bytes += uint64(wire)
-		p.rulesDirty = true
+	c, r := p.classOf(pkt, &pr, now)
+	segs, seg := pkt.segments(&pr)
+	var v verdict
+	p.meter(&v, c, r, wire, segs, seg, now)
+	if v.drop {
+		p.dropPkt(c, pkt, wire)
+		return
 	}
-
-	nc, byPolicer := false, false
-	var ncDSCP, ncPCP uint8
-	if r != nil && r.police >= 0 {
-		pol := &p.policers[r.police]
-		cost := pol.m.cost(wire, segs)
-		pol.m.fill(now)
-		switch {
-		case int64(seg) <= pol.m.maxSDU && pol.m.conforms(cost):
-			pol.m.take(cost)
-		case pol.drop:
-			p.dropPkt(c, pkt, wire)
-			return
-		default:
-			nc, byPolicer, ncDSCP, ncPCP = true, true, pol.dscp, pol.pcp
-		}
-	}
-	cost := wire
-	if c.metered {
-		cost = int(c.m.cost(wire, segs))
-		if int64(seg) > c.maxSDU { // never conforms
-			if c.mode != model.Borrow {
-				p.dropPkt(c, pkt, wire)
-				return
-			}
-			nc = true
-		} else if c.mode != model.Shape && !nc {
-			c.m.fill(now)
-			if c.m.conforms(int64(cost)) {
-				c.m.take(int64(cost))
-			} else if c.mode == model.Discard {
-				p.dropPkt(c, pkt, wire)
-				return
-			} else {
-				nc = true
-			}
-		}
-	}
-	pkt.cost = int32(cost)
-
+	pkt.cost = int32(v.cost)
 	e := &c.conf
-	if nc {
+	if v.nc {
 		e = &c.nc
-		if !byPolicer {
-			ncDSCP, ncPCP = c.plan.MarkNonConforming.DSCP, c.plan.MarkNonConforming.PCP
-		}
 	}
 
 	// Bound the queue: tail drop, ECT packets CE-marked instead above half
-	// the bound and dropped only above twice it.
+	// the bound and dropped only above twice it. Credit taken for a packet
+	// dropped here goes back to its meters.
 	ect := ecnCapable(&pr)
 	qb := e.q.bytes + int64(wire)
 	if !e.q.empty() && (qb > e.limit && !ect || qb > 2*e.limit) {
+		v.refund()
 		p.dropPkt(c, pkt, wire)
 		return
 	}
@@ -238,25 +186,14 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	}
 
 	if !c.pass {
-		dscp, pcp := c.plan.Mark.DSCP, c.plan.Mark.PCP
-		if nc {
-			dscp, pcp = ncDSCP, ncPCP
-		} else if r != nil {
-			if r.setDSCP >= 0 {
-				dscp = uint8(r.setDSCP)
-			}
-			if r.setPCP >= 0 {
-				pcp = uint8(r.setPCP)
-			}
-		}
-		setDSCP(f, &pr, dscp&63)
-		if grow := pkt.setPCP(&pr, pcp); grow != 0 {
+		setDSCP(f, &pr, v.mark.DSCP&63)
+		if grow := pkt.setPCP(&pr, v.mark.PCP); grow != 0 {
 			pkt.wire += int32(grow * segs)
 			pkt.cost += int32(grow * segs)
 		}
 	}
 
-	if nc {
+	if v.nc {
 		c.st.ncPkts++
 		c.st.ncBytes += uint64(pkt.wire)
 	} else if c.metered && !e.shaped {
@@ -269,6 +206,115 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	if p.sincePublish++; p.sincePublish >= publishEvery {
 		p.publishAll()
 	}
+}
+
+// classOf finds the frame's class and rule (nil when none matched) through
+// the flow cache, classifying on a miss, sets pkt.hash and counts the
+// frame (pkt.wire bytes) for its rule.
+func (p *Pacer) classOf(pkt *Packet, pr *parsed, now int64) (*class, *rule) {
+	var key flowKey
+	key.set(pr, pkt.IfIndex)
+	ent, hit := p.cache.lookup(&key, now)
+	if !hit {
+		ent.rule = int32(p.classify(pr, pkt.IfIndex))
+		ent.fhash = key.flowHash(p.seed)
+	}
+	pkt.hash = ent.fhash
+	if ent.rule < 0 {
+		return p.dflt, nil
+	}
+	r := &p.rules[ent.rule]
+	st := &p.ruleSt[ent.rule]
+	st.pkts++
+	st.bytes += uint64(pkt.wire)
+	p.rulesDirty = true
+	return r.cls, r
+}
+
+// segments returns the number of segments of a GSO frame (1 otherwise) and
+// the largest one's size in bytes, which MaxSDU is checked against.
+func (p *Packet) segments(pr *parsed) (segs, seg int) {
+	if g := p.gso(); g > 0 && pr.hdrEnd > 0 && p.n-pr.hdrEnd > g {
+		return (p.n - pr.hdrEnd + g - 1) / g, pr.hdrEnd + g
+	}
+	return 1, p.n
+}
+
+// verdict is the meters' decision on one packet.
+type verdict struct {
+	drop bool
+	nc   bool         // non-conforming: borrow tier, non-conforming mark
+	mark offload.Mark // to write (unless the class passes unmarked)
+	cost int          // bytes the class meter charges (shape: at departure)
+	// credit taken, to refund if the queue then refuses the packet
+	took     *meter
+	tookCost int64
+	pol      *meter
+	polCost  int64
+}
+
+func (v *verdict) refund() {
+	if v.took != nil {
+		v.took.refund(v.tookCost)
+	}
+	if v.pol != nil {
+		v.pol.refund(v.polCost)
+	}
+}
+
+// meter applies the rule's policer, then the class meter per the class's
+// mode (borrow and discard decide at arrival; shape at departure), into v
+// (zero on entry; filled through the pointer, as a returned struct costs a
+// copy and a store-forwarding stall per packet).
+func (p *Pacer) meter(v *verdict, c *class, r *rule, wire, segs, seg int, now int64) {
+	v.mark, v.cost = c.plan.Mark, wire
+	if r != nil {
+		v.mark = r.mark
+		if r.police >= 0 {
+			pol := &p.policers[r.police]
+			cost := pol.m.cost(wire, segs)
+			pol.m.fill(now)
+			switch {
+			case int64(seg) <= pol.m.maxSDU && pol.m.conforms(cost):
+				pol.m.take(cost)
+				v.pol, v.polCost = &pol.m, cost
+			case pol.drop:
+				v.drop = true
+				return
+			default:
+				v.nc, v.mark = true, offload.Mark{DSCP: pol.dscp, PCP: pol.pcp}
+				return
+			}
+		}
+	}
+	if !c.metered {
+		return
+	}
+	cost := c.m.cost(wire, segs)
+	v.cost = int(cost)
+	switch {
+	case int64(seg) > c.maxSDU: // never conforms
+		if c.mode != model.Borrow {
+			v.refund()
+			v.drop = true
+			return
+		}
+	case c.mode == model.Shape:
+		return
+	default:
+		c.m.fill(now)
+		if c.m.conforms(cost) {
+			c.m.take(cost)
+			v.took, v.tookCost = &c.m, cost
+			return
+		}
+		if c.mode == model.Discard {
+			v.refund()
+			v.drop = true
+			return
+		}
+	}
+	v.nc, v.mark = true, c.plan.MarkNonConforming
 }
 
 func (p *Pacer) dropPkt(c *class, pkt *Packet, wire int) {

@@ -26,6 +26,10 @@ type parsed struct {
 	vlan   uint16
 	sport  uint16
 	dport  uint16
+	// ports is sport | dport<<16, stored at once: the flow key reads both
+	// with one 32-bit load, which store forwarding cannot serve from two
+	// 16-bit stores (a ~15-cycle stall per packet).
+	ports uint32
 	// Addresses as big-endian 64-bit halves of the 16-byte form; IPv4 is
 	// IPv4-mapped (hi 0, lo 0xffff<<32 | address).
 	srcHi, srcLo uint64
@@ -142,6 +146,7 @@ func parseL4(f []byte, off int, pr *parsed) {
 	}
 	pr.sport = binary.BigEndian.Uint16(f[off:])
 	pr.dport = binary.BigEndian.Uint16(f[off+2:])
+	pr.ports = uint32(pr.sport) | uint32(pr.dport)<<16
 	pr.hasPort = true
 	switch pr.proto {
 	case protoTCP:

@@ -22,6 +22,13 @@ type fqueue struct {
 	pkts         int
 }
 
+// maxCharge caps what one packet costs a DRR balance, bytes: a sane GSO
+// frame's wire length is below 70 kB; a frame claiming more (a tiny
+// gso_size) must not make the scheduler loop for millions of rounds.
+const maxCharge = 1 << 18
+
+func drrCharge(pkt *Packet) int64 { return min(int64(pkt.wire), maxCharge) }
+
 func newFqueue(subqueues int, quantum int64) fqueue {
 	n := 1
 	for n < subqueues {
@@ -90,7 +97,7 @@ func (q *fqueue) pop() *Packet {
 	pkt := f.head
 	f.head = pkt.next
 	pkt.next = nil
-	f.deficit -= int64(pkt.wire)
+	f.deficit -= drrCharge(pkt)
 	q.bytes -= int64(pkt.wire)
 	q.pkts--
 	if f.head == nil {

@@ -187,7 +187,7 @@ func (s *sched) next(now int64) *Packet {
 			}
 		}
 		e.q.pop()
-		e.deficit -= int64(pkt.wire)
+		e.deficit -= drrCharge(pkt)
 		if e.shaped {
 			e.cls.m.take(int64(pkt.cost))
 		}

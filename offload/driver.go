@@ -71,3 +71,10 @@ type RuleCounters struct {
 	HardwareBytes   uint64    `json:"hw_bytes,omitempty"`
 	Where           Placement `json:"where,omitempty"`
 }
+
+// Referencer is implemented by drivers whose Current reports the device
+// against the plan they are to reach (a switch whose tree is read back and
+// compared unit by unit). Callers give it the wanted plan before Current.
+type Referencer interface {
+	Reference(want *TargetPlan)
+}

@@ -25,7 +25,11 @@ func (f drivers) Open(ctx context.Context, t agent.Target) (offload.Driver, erro
 	case model.NIC:
 		return nic.Open(t.Device, t.Owner, t.Profile, log)
 	case model.Switch:
-		return gnmi.Open(ctx, &offload.TargetPlan{Target: t.Name, Kind: t.Kind, Owner: t.Owner, Profile: t.Profile, Device: t.Device}, log)
+		profile := t.Profile
+		if profile == "" {
+			profile = "openconfig-switch"
+		}
+		return gnmi.Open(ctx, &offload.TargetPlan{Target: t.Name, Kind: t.Kind, Owner: t.Owner, Profile: profile, Device: t.Device}, log)
 	}
 	return nil, fmt.Errorf("no driver for target kind %q", t.Kind)
 }

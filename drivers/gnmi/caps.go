@@ -31,6 +31,8 @@ func switchCaps(tp *offload.TargetPlan) (*offload.SwitchCaps, error) {
 	return c.Switch, nil
 }
 
-func hasCondition(sc *offload.SwitchCaps, name string) bool { return slices.Contains(sc.Conditions, name) }
+func hasCondition(sc *offload.SwitchCaps, name string) bool {
+	return slices.Contains(sc.Conditions, name)
+}
 
 func hasRemark(sc *offload.SwitchCaps, name string) bool { return slices.Contains(sc.Remark, name) }

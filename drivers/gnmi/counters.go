@@ -14,10 +14,13 @@ import (
 
 // Counters reads, with one Subscribe SAMPLE (first sample, up to the sync
 // response), the output queue counters (transmit and dropped packets and
-// octets) and the input classifier term counters (matched packets and
-// octets) of the plan's interfaces, and sums them per class (by queue) and
-// per rule (by classifier family and term id). Counts are cumulative as the
-// switch reports them.
+// octets), the output scheduler counters (conforming, exceeding and
+// violating packets and octets of a class's meter) and the input
+// classifier term counters (matched packets and octets) of the plan's
+// interfaces, and sums them per class (by queue, or by the scheduler that
+// meters the class) and per rule (by classifier family and term id).
+// Non-conforming counts are exceeding plus violating. Counts are
+// cumulative as the switch reports them.
 func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 	t, err := BuildTree(d.plan)
 	if err != nil {
@@ -29,7 +32,8 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 		ie := elem("interface", "interface-id", ifname)
 		paths = append(paths,
 			qosPath(elem("interfaces"), ie, elem("output"), elem("queues"), elem("queue", "name", "*"), elem("state")),
-			qosPath(elem("interfaces"), ie, elem("input"), elem("classifiers"), elem("classifier", "type", "*"), elem("terms"), elem("term", "id", "*"), elem("state")))
+			qosPath(elem("interfaces"), ie, elem("input"), elem("classifiers"), elem("classifier", "type", "*"), elem("terms"), elem("term", "id", "*"), elem("state")),
+			qosPath(elem("interfaces"), ie, elem("output"), elem("scheduler-policy"), elem("schedulers"), elem("scheduler", "sequence", "*"), elem("state")))
 	}
 	if len(paths) == 0 {
 		return out, nil
@@ -61,6 +65,26 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 				cc.Drops += v
 			case "dropped-octets":
 				cc.DropBytes += v
+			}
+			out.Classes[class] = cc
+			return nil
+		}
+		if seq := keyOf(p, "scheduler", "sequence"); seq != "" {
+			n, err := strconv.ParseUint(seq, 10, 32)
+			class, ok := t.MeterClass[uint32(n)]
+			if err != nil || !ok {
+				return nil
+			}
+			cc := out.Classes[class]
+			switch leaf {
+			case "conforming-pkts":
+				cc.ConformingPackets += v
+			case "conforming-octets":
+				cc.ConformingBytes += v
+			case "exceeding-pkts", "violating-pkts":
+				cc.NonConformingPackets += v
+			case "exceeding-octets", "violating-octets":
+				cc.NonConformingBytes += v
 			}
 			out.Classes[class] = cc
 			return nil

@@ -13,8 +13,19 @@
 // sizes in bytes (openconfig bc/be are bytes).
 //
 // A sync reads the device's /qos (Get, or Subscribe ONCE when Get is
-// unimplemented), compares every owned subtree with the wanted one, and, if
-// anything differs, sends ONE SetRequest that replaces the differing
-// subtrees and deletes owned subtrees no longer wanted. A switch applies a
-// SetRequest as one transaction, so a refused request changes nothing.
+// unimplemented), compares every owned unit with the wanted one, and, if
+// anything differs, sends ONE SetRequest that replaces the differing units
+// and deletes owned units no longer wanted. A switch applies a SetRequest
+// as one transaction, so a refused request changes nothing. Units are a
+// classifier, forwarding group, queue or scheduler policy by name, and, per
+// interface, each binding on its own (an input classifier of one family,
+// the output scheduler-policy, one output queue), so foreign bindings on
+// the same interface survive.
+//
+// Limits: an interface has one output scheduler policy and one input
+// classifier per family, so two owners binding the same interface take
+// turns (each sync undoes the other's binding). Ownership is by prefix:
+// owner "qosplane-a" also claims names of an owner "qosplane-a-b". A
+// device that adds default leaves inside owned units would be re-synced
+// every time (lemming does not).
 package gnmi

@@ -52,6 +52,9 @@ func Open(ctx context.Context, tp *offload.TargetPlan, log *slog.Logger) (*Drive
 	if err != nil {
 		return nil, fmt.Errorf("target %q: %w", tp.Target, err)
 	}
+	if c := tp.Device.Credentials; tp.Device.TLS.Insecure && (c.PasswordEnv != "" || c.PasswordFile != "") {
+		log.Warn("tls.insecure: the switch password travels in plaintext")
+	}
 	conn, err := dial(tp.Device.Address, tp.Device.TLS, tp.Device.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("target %q: %w", tp.Target, err)
@@ -126,6 +129,11 @@ func (d *Driver) Sync(ctx context.Context, want *offload.TargetPlan) (*SyncResul
 	if err != nil {
 		return nil, err
 	}
+	return d.syncTree(ctx, want, t)
+}
+
+// syncTree is Sync with want's tree already built.
+func (d *Driver) syncTree(ctx context.Context, want *offload.TargetPlan, t *Tree) (*SyncResult, error) {
 	cur, err := d.rd.readQos(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("target %q: read /qos: %w", want.Target, err)
@@ -163,13 +171,18 @@ func (d *Driver) set(ctx context.Context, ch *change) error {
 	return nil
 }
 
+// Reference makes want the plan Current reports the device against
+// (offload.Referencer), so that a switch already holding want reads back as
+// want and a diff is empty.
+func (d *Driver) Reference(want *offload.TargetPlan) { d.plan = want }
+
 // SetRequests is the number of SetRequests the driver has sent.
 func (d *Driver) SetRequests() int { return d.sets }
 
 // Apply makes the device hold want. It reconciles whole owned units (see
 // Sync), so ops only say why it was called; a device already equal to
 // want receives no Set. On success want becomes the reference plan.
-func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []Op) error {
+func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offload.Op) error {
 	d.log.Debug("apply", "ops", len(ops))
 	if _, err := d.Sync(ctx, want); err != nil {
 		return err
@@ -177,9 +190,6 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []Op) 
 	d.plan = want
 	return nil
 }
-
-// Op is offload.Op, named here for Apply's signature.
-type Op = offload.Op
 
 // Remove deletes every owned unit of the reference plan's owner from the
 // device in one SetRequest; units of other owners and foreign

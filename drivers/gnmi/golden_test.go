@@ -110,5 +110,3 @@ func firstDiff(a, b string) string {
 	}
 	return "(equal lines, different bytes)"
 }
-
-

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"github.com/openconfig/goyang/pkg/yang"
 	"github.com/openconfig/ygot/ytypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -26,15 +27,18 @@ type reader struct {
 	log     *slog.Logger
 	noGet   bool
 	skipped int // leaves the schema could not place, last read
-	schema  *ytypes.Schema
+	// root is the generated package's schema of the fake root, shared
+	// read-only (unzipping a private copy per driver costs more CPU than a
+	// whole sync).
+	root *yang.Entry
 }
 
 func newReader(client gpb.GNMIClient, log *slog.Logger) (*reader, error) {
-	schema, err := oc.Schema()
-	if err != nil {
-		return nil, fmt.Errorf("openconfig schema: %w", err)
+	root := oc.SchemaTree["Device"]
+	if root == nil {
+		return nil, fmt.Errorf("openconfig schema: no Device root")
 	}
-	return &reader{client: client, log: log, schema: schema}, nil
+	return &reader{client: client, log: log, root: root}, nil
 }
 
 // readQos returns the device's /qos configuration (config leaves only;
@@ -135,7 +139,7 @@ func (r *reader) place(root *oc.Device, prefix *gpb.Path, u *gpb.Update) error {
 	if stateOnly(p) {
 		return nil
 	}
-	if err := ytypes.SetNode(r.schema.RootSchema(), root, p, u.GetVal(), &ytypes.InitMissingElements{}); err != nil {
+	if err := ytypes.SetNode(r.root, root, p, u.GetVal(), &ytypes.InitMissingElements{}); err != nil {
 		r.skipped++
 		r.log.Debug("gNMI leaf outside the driver's schema", "path", pathString(p), "err", err)
 	}

@@ -25,6 +25,9 @@ type Tree struct {
 	Owner string
 	// QueueClass maps an owned queue name to its class.
 	QueueClass map[string]string
+	// MeterClass maps the sequence of a scheduler that meters one class
+	// (a class with a rate) to that class.
+	MeterClass map[uint32]string
 	// TermRule maps "<classifier>/<term id>" to the rule's ID.
 	TermRule map[string]string
 	// Classifiers maps a classifier type (IPV4, IPV6) to the owned
@@ -62,6 +65,7 @@ func buildTree(tp *offload.TargetPlan, sc *offload.SwitchCaps) (*Tree, error) {
 		Owner:      tp.Owner,
 		QueueClass: make(map[string]string),
 		TermRule:   make(map[string]string),
+		MeterClass: make(map[uint32]string),
 
 		Classifiers: make(map[string]string),
 	}
@@ -112,7 +116,7 @@ func buildTree(tp *offload.TargetPlan, sc *offload.SwitchCaps) (*Tree, error) {
 		return nil, fmt.Errorf("%d classes need %d output queues; the switch has %d", len(classes), len(classes), sc.Queues)
 	}
 	if len(classes) > 0 {
-		if err := buildScheduler(qos, tp, sc, classes); err != nil {
+		if err := buildScheduler(qos, tp, sc, classes, t.MeterClass); err != nil {
 			return nil, err
 		}
 	}
@@ -192,8 +196,8 @@ func buildTree(tp *offload.TargetPlan, sc *offload.SwitchCaps) (*Tree, error) {
 		}
 	}
 
-	if err := t.Root.Validate(); err != nil {
-		return nil, fmt.Errorf("openconfig-qos schema: %w", err)
+	if err := validateTree(t.Root); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -254,15 +258,28 @@ func buildTerm(term *oc.Qos_Classifier_Term, tp *offload.TargetPlan, sc *offload
 	}
 	var ip ipConds
 	var setProto func(uint8)
+	// protocol names TCP, UDP and ICMP by their openconfig identities, as
+	// switches and featureprofiles expect; other numbers stay numbers.
+	protocol := func(p uint8) protoUnion {
+		switch model.Protocol(p) {
+		case model.TCP:
+			return oc.OpenconfigPacketMatchTypes_IP_PROTOCOL_IP_TCP
+		case model.UDP:
+			return oc.OpenconfigPacketMatchTypes_IP_PROTOCOL_IP_UDP
+		case model.ICMP:
+			return oc.OpenconfigPacketMatchTypes_IP_PROTOCOL_IP_ICMP
+		}
+		return oc.UnionUint8(p)
+	}
 	cond := term.GetOrCreateConditions()
 	if fam == oc.OpenconfigQos_Input_Classifier_Type_IPV6 {
 		v6 := cond.GetOrCreateIpv6()
 		ip = ipConds{&v6.Dscp, &v6.DscpSet, &v6.SourceAddress, &v6.DestinationAddress}
-		setProto = func(p uint8) { v6.Protocol = oc.UnionUint8(p) }
+		setProto = func(p uint8) { v6.Protocol = protocol(p) }
 	} else {
 		v4 := cond.GetOrCreateIpv4()
 		ip = ipConds{&v4.Dscp, &v4.DscpSet, &v4.SourceAddress, &v4.DestinationAddress}
-		setProto = func(p uint8) { v4.Protocol = oc.UnionUint8(p) }
+		setProto = func(p uint8) { v4.Protocol = protocol(p) }
 	}
 	if m.DSCP != nil {
 		if err := need("dscp"); err != nil {
@@ -364,7 +381,7 @@ func buildTerm(term *oc.Qos_Classifier_Term, tp *offload.TargetPlan, sc *offload
 // shaper for shape, a policer (two-rate-three-color when a peak is set and
 // the switch has one, else one-rate-two-color POLICE) whose exceed action
 // drops (discard) or remarks to the non-conforming marking (borrow).
-func buildScheduler(qos *oc.Qos, tp *offload.TargetPlan, sc *offload.SwitchCaps, classes []*offload.ClassPlan) error {
+func buildScheduler(qos *oc.Qos, tp *offload.TargetPlan, sc *offload.SwitchCaps, classes []*offload.ClassPlan, meters map[uint32]string) error {
 	pol, err := qos.NewSchedulerPolicy(policyName(tp))
 	if err != nil {
 		return err
@@ -399,6 +416,7 @@ func buildScheduler(qos *oc.Qos, tp *offload.TargetPlan, sc *offload.SwitchCaps,
 		for _, c := range level {
 			var s *oc.Qos_SchedulerPolicy_Scheduler
 			if c.Rate > 0 {
+				meters[seq] = c.Name
 				s = newSched()
 				if err := buildMeter(s, sc, c); err != nil {
 					return fmt.Errorf("class %q: %w", c.Name, err)
@@ -505,3 +523,9 @@ const (
 	oneRate = "one-rate-two-color"
 	twoRate = "two-rate-three-color"
 )
+
+// protoUnion is a protocol value for either family's protocol leaf.
+type protoUnion interface {
+	oc.Qos_Classifier_Term_Conditions_Ipv4_Protocol_Union
+	oc.Qos_Classifier_Term_Conditions_Ipv6_Protocol_Union
+}

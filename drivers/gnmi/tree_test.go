@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openconfig/ygot/ygot"
+
 	"github.com/qosplane/qosplane/drivers/gnmi/oc"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -208,5 +210,41 @@ func TestCounterValue(t *testing.T) {
 	}
 	if _, ok := jsonCounter([]byte(`"x"`)); ok {
 		t.Error("jsonCounter accepted a non-number")
+	}
+}
+
+// TestLeafrefsAgreeWithYgot breaks each kind of reference the driver
+// writes and checks that both ygot's full leafref validation and the
+// driver's own check refuse it, and that both accept the intact tree.
+func TestLeafrefsAgreeWithYgot(t *testing.T) {
+	breakers := map[string]func(*oc.Qos){
+		"intact":       func(*oc.Qos) {},
+		"target-group": func(q *oc.Qos) { delete(q.ForwardingGroup, "qosplane-lab-video") },
+		"output-queue": func(q *oc.Qos) { q.ForwardingGroup["qosplane-lab-bulk"].OutputQueue = ygot.String("nope") },
+		"sched input": func(q *oc.Qos) {
+			q.SchedulerPolicy["qosplane-lab"].Scheduler[0].Input["qosplane-lab-voice"].Queue = ygot.String("nope")
+		},
+		"if classifier": func(q *oc.Qos) {
+			q.Interface["Ethernet1"].Input.Classifier[oc.OpenconfigQos_Input_Classifier_Type_IPV4].Name = ygot.String("nope")
+		},
+		"if policy": func(q *oc.Qos) { q.Interface["Ethernet2"].Output.SchedulerPolicy.Name = ygot.String("nope") },
+		"if queue":  func(q *oc.Qos) { q.Interface["Ethernet2"].Output.GetOrCreateQueue("nope") },
+	}
+	for name, br := range breakers {
+		tr, err := BuildTree(labPlan())
+		if err != nil {
+			t.Fatal(err)
+		}
+		br(tr.Root.Qos)
+		full := tr.Root.Validate()
+		own := checkLeafrefs(tr.Root.Qos)
+		if name == "if queue" {
+			// Not a leafref in openconfig-qos 2.2.0; the driver refuses
+			// it anyway (it only ever binds its own queues).
+			full = own
+		}
+		if (full == nil) != (own == nil) || (name == "intact") != (own == nil) {
+			t.Errorf("%s: ygot says %v, driver says %v", name, full, own)
+		}
 	}
 }

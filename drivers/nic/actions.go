@@ -160,7 +160,9 @@ func (act tcAct) encodePolice(a *attrs) error {
 	if act.Peak != 0 && act.Peak < act.Rate {
 		return fmt.Errorf("police peak rate %d B/s below rate %d B/s", act.Peak, act.Rate)
 	}
-	ticks := float64(act.Burst) * 1e9 / float64(act.Rate) / nsPerTick
+	// Rounded up: at high rates a tick is hundreds of bytes, and the
+	// bucket must not come out smaller than asked.
+	ticks := math.Ceil(float64(act.Burst) * 1e9 / float64(act.Rate) / nsPerTick)
 	if ticks > math.MaxUint32 {
 		return fmt.Errorf("police burst %d bytes at %d B/s is too long for the kernel's 32-bit tick count", act.Burst, act.Rate)
 	}

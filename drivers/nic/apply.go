@@ -17,6 +17,9 @@ type step struct {
 	desc string
 	do   func() error
 	undo func() error
+	// partial: the step is not atomic on the device (a failure may
+	// leave part of it done), so a failed step is undone as well.
+	partial bool
 }
 
 // Apply carries out ops (from offload.Diff(Current, want)) all or nothing.
@@ -59,7 +62,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	}
 	steps, err := d.planSteps(ns, s, ops)
 	if err == nil {
-		err = ns.check()
+		err = checkOps(ops)
 	}
 	if err != nil {
 		return fmt.Errorf("nic %s: %w (nothing changed)", d.dev.Interface, err)
@@ -69,10 +72,14 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 			return d.rollback(steps[:i], fmt.Errorf("nic %s: %s: %w", d.dev.Interface, st.desc, err))
 		}
 		if err := st.do(); err != nil {
-			return d.rollback(steps[:i], fmt.Errorf("nic %s: %s: %w", d.dev.Interface, st.desc, err))
+			done := steps[:i]
+			if st.partial {
+				done = steps[:i+1]
+			}
+			return d.rollback(done, fmt.Errorf("nic %s: %s: %w", d.dev.Interface, st.desc, err))
 		}
 	}
-	if err := ns.save(d.path); err != nil {
+	if err := d.saveState(ns); err != nil {
 		return d.rollback(steps, fmt.Errorf("nic %s: %w", d.dev.Interface, err))
 	}
 	d.st = ns
@@ -116,11 +123,13 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 	}()
 	needClsact := make(map[string]bool)
 	needHW := make(map[string]bool)
+	next := make(map[string]uint32)
 	alloc := func(dev string) uint32 {
-		for n := uint32(1); n < 0x10000; n++ {
+		for n := max(next[dev], 1); n < 0x10000; n++ {
 			h := handleMagic | n
 			if !s.used[dev][h] {
 				s.used[dev][h] = true
+				next[dev] = n + 1
 				return h
 			}
 		}
@@ -311,7 +320,13 @@ func appendOnce(list []string, s string) []string {
 // ndo_setup_tc with num_tc 0).
 func (d *Driver) queueSteps(ns *state, s *scan, op offload.Op) ([]step, error) {
 	idx, root := s.rootIdx, s.root
-	ours := root != nil && isOurMqprio(root)
+	// Ours: qosplane's handle and recorded in this owner's state. The
+	// handle without the record is another owner's (or a lost state's).
+	ours := root != nil && isOurMqprio(root) && ns.Queues != nil
+	if root != nil && isOurMqprio(root) && !ours {
+		return nil, fmt.Errorf("the root mqprio %x: on %s is qosplane's but not recorded for owner %q (another policy's, or a lost state file): remove it first (tc qdisc del dev %s root)",
+			root.Handle>>16, d.dev.Interface, d.owner, d.dev.Interface)
+	}
 	var steps []step
 	if ours {
 		// Remove ours first (Change and Delete); undo re-creates it

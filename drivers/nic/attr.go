@@ -73,6 +73,19 @@ func parseAttrs(b []byte) ([]attr, error) {
 	return out, nil
 }
 
+// eachAttr calls f for every attribute of b without allocating; it stops
+// at the first malformed one.
+func eachAttr(b []byte, f func(typ uint16, data []byte)) {
+	for len(b) >= 4 {
+		l := int(native.Uint16(b))
+		if l < 4 || l > len(b) {
+			return
+		}
+		f(native.Uint16(b[2:])&0x3FFF, b[4:l])
+		b = b[min(align4(l), len(b)):]
+	}
+}
+
 // attrMap parses b into a map by type (the last one wins).
 func attrMap(b []byte) (map[uint16][]byte, error) {
 	as, err := parseAttrs(b)
@@ -84,14 +97,6 @@ func attrMap(b []byte) (map[uint16][]byte, error) {
 		m[a.Type] = a.Data
 	}
 	return m, nil
-}
-
-func getU32(m map[uint16][]byte, t uint16) (uint32, bool) {
-	v, ok := m[t]
-	if !ok || len(v) < 4 {
-		return 0, false
-	}
-	return native.Uint32(v), true
 }
 
 func cstring(b []byte) string {

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/qosplane/qosplane/offload"
@@ -19,36 +18,52 @@ import (
 // test either.
 var ErrOffloadRefused = offload.ErrRefused
 
-// conn is an rtnetlink socket that counts the requests that change state.
-// Dumps and gets are not counted.
+// conn is a blocking rtnetlink socket with extended acks, one request in
+// flight at a time, and a reused receive buffer. It counts the requests
+// that change state; dumps and gets are not counted. (The netlink
+// library's own request path costs an allocation of 64 KiB and several
+// extra syscalls per message, which dominated applying thousands of
+// filters.)
 type conn struct {
-	sh     *nl.SocketHandle
+	fd     int
+	seq    uint32
+	buf    []byte
 	writes atomic.Int64
 }
 
 func newConn() (*conn, error) {
-	// The brief of the netlink library: ask the kernel for extended ack
-	// messages; our shared socket needs it set on the socket as well.
-	nl.EnableErrorMessageReporting = true
-	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink socket: %w", err)
 	}
-	if err := s.SetExtAck(true); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("rtnetlink extack: %w", err)
+	c := &conn{fd: fd, buf: make([]byte, 1<<20)}
+	fail := func(what string, err error) (*conn, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("rtnetlink %s: %w", what, err)
 	}
-	// 8 MiB receive buffer: dumps of thousands of filters.
-	_ = s.SetReceiveBufferSize(8<<20, false)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail("bind", err)
+	}
+	// Extended acks carry the kernel's message (NL_SET_ERR_MSG); with
+	// CAP_ACK an error ack echoes only the request's header.
+	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1); err != nil {
+		return fail("extack", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	}
 	tv := unix.Timeval{Sec: 30}
-	_ = s.SetReceiveTimeout(&tv)
-	_ = s.SetSendTimeout(&tv)
-	return &conn{sh: &nl.SocketHandle{Socket: s}}, nil
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fail("timeout", err)
+	}
+	return c, nil
 }
 
 func (c *conn) close() {
-	if c != nil && c.sh != nil {
-		c.sh.Close()
+	if c != nil && c.fd > 0 {
+		unix.Close(c.fd)
+		c.fd = -1
 	}
 }
 
@@ -59,38 +74,113 @@ func (c *conn) Writes() int64 { return c.writes.Load() }
 // which includes the extack text when there is one.
 func (c *conn) write(typ uint16, flags int, body []byte) error {
 	c.writes.Add(1)
-	req := nl.NewNetlinkRequest(int(typ), flags|unix.NLM_F_ACK)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.sh}
-	req.AddRawData(body)
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-	return err
+	return c.roundtrip(typ, uint16(flags)|unix.NLM_F_ACK, body, nil)
 }
 
 // dump sends a dump request and calls f with each reply's payload.
 func (c *conn) dump(typ uint16, body []byte, f func(msg []byte) error) error {
-	req := nl.NewNetlinkRequest(int(typ), unix.NLM_F_DUMP)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.sh}
-	req.AddRawData(body)
-	var ferr error
-	err := req.ExecuteIter(unix.NETLINK_ROUTE, 0, func(msg []byte) bool {
-		if ferr == nil {
-			ferr = f(msg)
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
+	return c.roundtrip(typ, unix.NLM_F_DUMP, body, f)
 }
 
-// request sends a non-dump get and returns the reply payloads. It is not
-// counted as a write.
+// request sends a get and returns the reply payloads. It is not counted
+// as a write.
 func (c *conn) request(typ uint16, body []byte) ([][]byte, error) {
-	req := nl.NewNetlinkRequest(int(typ), 0)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.sh}
-	req.AddRawData(body)
-	return req.Execute(unix.NETLINK_ROUTE, 0)
+	var out [][]byte
+	err := c.roundtrip(typ, unix.NLM_F_ACK, body, func(m []byte) error {
+		out = append(out, append([]byte(nil), m...))
+		return nil
+	})
+	return out, err
+}
+
+// roundtrip sends one message and reads replies until the ack, the end of
+// the dump, or an error. Reply payloads (after the nlmsghdr) go to f.
+func (c *conn) roundtrip(typ, flags uint16, body []byte, f func([]byte) error) error {
+	c.seq++
+	seq := c.seq
+	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(body))
+	native.PutUint32(msg[0:], uint32(unix.NLMSG_HDRLEN+len(body)))
+	native.PutUint16(msg[4:], typ)
+	native.PutUint16(msg[6:], flags|unix.NLM_F_REQUEST)
+	native.PutUint32(msg[8:], seq)
+	msg = append(msg, body...)
+	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink send: %w", err)
+	}
+	var ferr error
+	for {
+		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("netlink receive: %w", err)
+		}
+		b := c.buf[:n]
+		for len(b) >= unix.NLMSG_HDRLEN {
+			l := int(native.Uint32(b))
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return fmt.Errorf("netlink: bad message length %d", l)
+			}
+			mtype, mflags, mseq := native.Uint16(b[4:]), native.Uint16(b[6:]), native.Uint32(b[8:])
+			data := b[unix.NLMSG_HDRLEN:l]
+			b = b[min(align4(l), len(b)):]
+			if mseq != seq {
+				continue // a late reply to an earlier request
+			}
+			switch mtype {
+			case unix.NLMSG_ERROR:
+				if len(data) < 4 {
+					return errors.New("netlink: short error message")
+				}
+				errno := int32(native.Uint32(data))
+				if errno == 0 {
+					return ferr
+				}
+				return extackError(unix.Errno(-errno), mflags, data[4:])
+			case unix.NLMSG_DONE:
+				if len(data) >= 4 {
+					if errno := int32(native.Uint32(data)); errno < 0 {
+						return extackError(unix.Errno(-errno), mflags, data[4:])
+					}
+				}
+				return ferr
+			default:
+				if f != nil && ferr == nil {
+					ferr = f(data)
+				}
+				if flags&unix.NLM_F_DUMP != unix.NLM_F_DUMP && flags&unix.NLM_F_ACK == 0 && mflags&unix.NLM_F_MULTI == 0 {
+					return ferr
+				}
+			}
+		}
+	}
+}
+
+// extackError adds the kernel's extack message to errno. rest is what
+// follows the error code: the echoed request (its header alone with
+// CAP_ACK, which NLM_F_CAPPED says) and the NLMSGERR_ATTR_* attributes.
+func extackError(errno unix.Errno, flags uint16, rest []byte) error {
+	if flags&unix.NLM_F_ACK_TLVS == 0 || len(rest) < unix.NLMSG_HDRLEN {
+		return errno
+	}
+	skip := unix.NLMSG_HDRLEN
+	if flags&unix.NLM_F_CAPPED == 0 {
+		skip = align4(int(native.Uint32(rest)))
+	}
+	if skip > len(rest) {
+		return errno
+	}
+	as, err := parseAttrs(rest[skip:])
+	if err != nil {
+		return errno
+	}
+	for _, a := range as {
+		if a.Type == nl.NLMSGERR_ATTR_MSG {
+			return fmt.Errorf("%w: %s", errno, cstring(a.Data))
+		}
+	}
+	return errno
 }
 
 // refusal reports whether err from a hardware request means the device

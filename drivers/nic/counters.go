@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/safchain/ethtool"
+
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -42,7 +44,7 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 		}
 		out.Rules[id] = rc
 	}
-	if s.root != nil && isOurMqprio(s.root) {
+	if s.root != nil && isOurMqprio(s.root) && st.Queues != nil {
 		tcs, err := d.c.tcClassStats(s.rootIdx, s.root.Handle)
 		if err != nil {
 			return nil, fmt.Errorf("nic %s: counters: %w", d.dev.Interface, err)
@@ -60,6 +62,21 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 		}
 	}
 	return out, nil
+}
+
+// DeviceStats returns the interface's ethtool statistics (ethtool -S),
+// which carry the NIC's own per-queue and per-priority counters.
+func (d *Driver) DeviceStats() (map[string]uint64, error) {
+	et, err := ethtool.NewEthtool()
+	if err != nil {
+		return nil, fmt.Errorf("ethtool: %w", err)
+	}
+	defer et.Close()
+	st, err := et.Stats(d.dev.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("ethtool -S %s: %w", d.dev.Interface, err)
+	}
+	return st, nil
 }
 
 type classStats struct{ bytes, packets, drops, backlog uint64 }

@@ -162,7 +162,22 @@ func (c *conn) dcbSetRaw(ifname string, ieee []byte) error {
 // dcbWrite sends a set/del. dcbnl answers with an RTM_SETDCB message whose
 // DCB_ATTR_IEEE is the status (0 = ok), followed by the ack.
 func (c *conn) dcbWrite(body []byte) error {
-	err := c.write(rtmSetDCB, 0, body)
+	c.writes.Add(1)
+	err := c.roundtrip(rtmSetDCB, unix.NLM_F_ACK, body, func(m []byte) error {
+		// dcbnl acks success and reports the driver's error as a u8
+		// in the reply's DCB_ATTR_IEEE.
+		if len(m) < 4 {
+			return nil
+		}
+		am, err := attrMap(m[4:])
+		if err != nil {
+			return err
+		}
+		if v := am[dcbAttrIEEE]; len(v) >= 1 && v[0] != 0 {
+			return fmt.Errorf("device refused the IEEE DCB settings (%w)", unix.Errno(256-int(v[0])))
+		}
+		return nil
+	})
 	if err != nil {
 		err = fmt.Errorf("dcbnl: %w", err)
 		if refusal(err) {
@@ -172,7 +187,24 @@ func (c *conn) dcbWrite(body []byte) error {
 	return err
 }
 
-// dcbStep sets, changes or removes the DCB configuration.
+// encodeDCBSetApps returns a DCB_CMD_IEEE_SET body that adds app entries
+// only.
+func encodeDCBSetApps(ifname string, apps []offload.DSCPPrio) []byte {
+	a := dcbMsg(dcbCmdIEEESet, ifname)
+	a.nest(dcbAttrIEEE, func() {
+		a.nest(dcbAttrIEEEAppTab, func() {
+			for _, e := range apps {
+				a.raw(dcbAttrIEEEApp, dcbApp(e))
+			}
+		})
+	})
+	return a.b
+}
+
+// dcbStep sets, changes or removes the DCB configuration. The device's
+// settings before qosplane's first one are kept (PrevDCB) and put back by
+// a delete; app entries qosplane added are deleted, the previous ones
+// re-added.
 func (d *Driver) dcbStep(ns *state, op offload.Op) ([]step, error) {
 	ifname := d.dev.Interface
 	prev, err := d.c.dcbGet(ifname)
@@ -187,23 +219,12 @@ func (d *Driver) dcbStep(ns *state, op offload.Op) ([]step, error) {
 		c := *ns.DCB
 		old = &c
 	}
-	undo := func() error {
-		if err := d.c.dcbSetRaw(ifname, prev); err != nil {
-			return err
-		}
-		if old != nil && len(old.App) > 0 {
-			body, err := encodeDCBSet(ifname, old)
-			if err != nil {
-				return err
-			}
-			return d.c.dcbWrite(body)
-		}
-		return nil
-	}
 	var steps []step
 	if old != nil && len(old.App) > 0 {
 		apps := old.App
-		steps = append(steps, step{desc: "delete DCB app entries", do: func() error { return d.c.dcbWrite(encodeDCBDelApps(ifname, apps)) }})
+		steps = append(steps, step{desc: "delete DCB app entries",
+			do:   func() error { return d.c.dcbWrite(encodeDCBDelApps(ifname, apps)) },
+			undo: func() error { return d.c.dcbWrite(encodeDCBSetApps(ifname, apps)) }})
 	}
 	switch op.Kind {
 	case offload.Add, offload.Change:
@@ -214,12 +235,25 @@ func (d *Driver) dcbStep(ns *state, op offload.Op) ([]step, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dcb: %w", err)
 		}
-		steps = append(steps, step{desc: "set DCB (ETS, PFC, maxrate, app)", do: func() error { return d.c.dcbWrite(body) }, undo: undo})
+		apps := op.NewDCB.App
+		// dcbnl applies ETS, maxrate, PFC and apps one by one: a failure
+		// can leave the first ones set, so the failed step is undone too.
+		steps = append(steps, step{desc: "set DCB (ETS, PFC, maxrate, app)", partial: true,
+			do: func() error { return d.c.dcbWrite(body) },
+			undo: func() error {
+				if len(apps) > 0 {
+					// Some may not have been added: best effort.
+					_ = d.c.dcbWrite(encodeDCBDelApps(ifname, apps))
+				}
+				return d.c.dcbSetRaw(ifname, prev)
+			}})
 		c := *op.NewDCB
 		ns.DCB = &c
 	case offload.Delete:
 		p := ns.PrevDCB
-		steps = append(steps, step{desc: "restore DCB", do: func() error { return d.c.dcbSetRaw(ifname, p) }, undo: undo})
+		steps = append(steps, step{desc: "restore DCB", partial: true,
+			do:   func() error { return d.c.dcbSetRaw(ifname, p) },
+			undo: func() error { return d.c.dcbSetRaw(ifname, prev) }})
 		ns.DCB, ns.PrevDCB = nil, nil
 	}
 	return steps, nil

@@ -18,6 +18,13 @@
 // objects by fingerprint, so that Current can report the installed plan
 // after a restart from dumps alone. Rates are bit/s in plans and bytes/s on
 // the wire; sizes are bytes.
+//
+// Tests: `go test ./drivers/nic` runs the byte-level encoder tests (golden
+// slices derived from the kernel's uapi structs) anywhere; the in-kernel
+// tests skip outside the kernel lab and must pass inside it:
+//
+//	bash e2e/kernellab/run.sh ./drivers/nic ./e2e/kernel
+//	QOSPLANE_LAB_ARGS=-test.benchtime=3x bash e2e/kernellab/run.sh -bench ./drivers/nic
 package nic
 
 import (
@@ -28,6 +35,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -50,6 +58,7 @@ type Driver struct {
 	st       *state
 	tag      [6]byte
 	info     *DeviceInfo
+	stamp    fileStamp
 }
 
 var _ offload.Driver = (*Driver)(nil)
@@ -113,12 +122,39 @@ func (d *Driver) Close() error {
 
 // reload reads the state file again, so that a driver sees what another
 // instance (a restarted daemon, a CLI run) recorded.
+// The file is decoded again only when its size or modification time
+// changed since this driver read or wrote it.
 func (d *Driver) reload() error {
+	fi, err := os.Stat(d.path)
+	var stamp fileStamp
+	if err == nil {
+		stamp = fileStamp{fi.Size(), fi.ModTime()}
+		if stamp == d.stamp && d.st != nil {
+			return nil
+		}
+	}
 	st, err := loadState(d.path, d.owner, d.dev.Interface)
 	if err != nil {
 		return fmt.Errorf("nic driver %s: %w", d.dev.Interface, err)
 	}
-	d.st = st
+	d.st, d.stamp = st, stamp
+	return nil
+}
+
+// fileStamp identifies a version of the state file.
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+// saveState writes st and remembers the file's stamp.
+func (d *Driver) saveState(st *state) error {
+	if err := st.save(d.path); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(d.path); err == nil {
+		d.stamp = fileStamp{fi.Size(), fi.ModTime()}
+	}
 	return nil
 }
 
@@ -206,6 +242,10 @@ func (s *scan) ruleIntact(tag [6]byte, rs *ruleState) bool {
 				return false
 			}
 		}
+		// A hardware rule must be in the device (in_hw / in_hw_count).
+		if rs.Rule.Where.Placement == offload.Hardware && f.Flags&clsFlagsInHW == 0 && f.InHW == 0 {
+			return false
+		}
 	}
 	return true
 }
@@ -278,7 +318,7 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
 	}
 	p := &offload.TargetPlan{Kind: model.NIC, Owner: d.owner, Device: d.dev, Classes: slices.Clone(st.Classes)}
-	if s.root != nil && isOurMqprio(s.root) {
+	if s.root != nil && isOurMqprio(s.root) && st.Queues != nil {
 		o, err := decodeMqprio(s.root.Options)
 		if err != nil {
 			return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)

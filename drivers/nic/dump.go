@@ -1,6 +1,7 @@
 package nic
 
 import (
+	"bytes"
 	"fmt"
 )
 
@@ -26,7 +27,8 @@ type dumpedFilter struct {
 	ClassID uint32
 	// Cookies are the action cookies in action order (nil where none).
 	Cookies [][]byte
-	// Stats of the first action: software+hardware and the hardware part.
+	// Stats are the packets that entered the filter's action list
+	// (software+hardware, and the hardware part); see entryStats.
 	Bytes, Packets, HWBytes, HWPackets uint64
 	// ActionKinds in order, for diagnostics.
 	ActionKinds []string
@@ -51,7 +53,8 @@ func parseQdisc(msg []byte) (qdiscInfo, error) {
 		return q, fmt.Errorf("qdisc %x: %w", h, err)
 	}
 	q.Kind = cstring(m[tcaKind])
-	q.Options = m[tcaOptions]
+	// Copy: the message lives in the connection's receive buffer.
+	q.Options = bytes.Clone(m[tcaOptions])
 	if v := m[tcaHWOffload]; len(v) > 0 {
 		q.HWOffload = v[0] != 0
 	}
@@ -64,58 +67,137 @@ func parseFilter(msg []byte) (ifindex int, f dumpedFilter, err error) {
 		return 0, f, err
 	}
 	f.Handle, f.Parent, f.Pref = h, p, uint16(info>>16)
-	m, err := attrMap(rest)
-	if err != nil {
-		return idx, f, fmt.Errorf("filter %d/%x: %w", f.Pref, h, err)
-	}
-	f.Kind = cstring(m[tcaKind])
-	f.Chain, _ = getU32(m, tcaChain)
-	if f.Kind != "flower" || m[tcaOptions] == nil {
+	var opts []byte
+	eachAttr(rest, func(t uint16, d []byte) {
+		switch t {
+		case tcaKind:
+			f.Kind = cstring(d)
+		case tcaChain:
+			if len(d) >= 4 {
+				f.Chain = native.Uint32(d)
+			}
+		case tcaOptions:
+			opts = d
+		}
+	})
+	if f.Kind != "flower" || opts == nil {
 		return idx, f, nil
 	}
-	om, err := attrMap(m[tcaOptions])
-	if err != nil {
-		return idx, f, fmt.Errorf("flower %d/%x options: %w", f.Pref, h, err)
-	}
-	f.Flags, _ = getU32(om, tcaFlowerFlags)
-	f.InHW, _ = getU32(om, tcaFlowerInHWCount)
-	f.ClassID, _ = getU32(om, tcaFlowerClassid)
-	if acts := om[tcaFlowerAct]; acts != nil {
-		list, err := parseAttrs(acts)
-		if err != nil {
-			return idx, f, fmt.Errorf("flower %d/%x actions: %w", f.Pref, h, err)
+	var acts []byte
+	eachAttr(opts, func(t uint16, d []byte) {
+		if len(d) < 4 && t != tcaFlowerAct {
+			return
 		}
-		for i, a := range list {
-			am, err := attrMap(a.Data)
-			if err != nil {
-				return idx, f, fmt.Errorf("flower %d/%x action %d: %w", f.Pref, h, a.Type, err)
-			}
-			f.ActionKinds = append(f.ActionKinds, cstring(am[tcaActKind]))
-			f.Cookies = append(f.Cookies, am[tcaActCookie])
-			if i == 0 {
-				f.Bytes, f.Packets, f.HWBytes, f.HWPackets = parseStats(am[tcaActStats])
-			}
+		switch t {
+		case tcaFlowerFlags:
+			f.Flags = native.Uint32(d)
+		case tcaFlowerInHWCount:
+			f.InHW = native.Uint32(d)
+		case tcaFlowerClassid:
+			f.ClassID = native.Uint32(d)
+		case tcaFlowerAct:
+			acts = d
 		}
-	}
+	})
+	var st []actStats
+	var first firstPolice
+	eachAttr(acts, func(_ uint16, a []byte) {
+		var kind string
+		var cookie, stats, aopts []byte
+		eachAttr(a, func(t uint16, d []byte) {
+			switch t {
+			case tcaActKind:
+				kind = cstring(d)
+			case tcaActCookie:
+				cookie = d
+			case tcaActStats:
+				stats = d
+			case tcaActOptions:
+				aopts = d
+			}
+		})
+		f.ActionKinds = append(f.ActionKinds, kind)
+		f.Cookies = append(f.Cookies, bytes.Clone(cookie)) // the buffer is reused
+		var s actStats
+		s.bytes, s.packets, s.hwBytes, s.hwPackets = parseStats(stats)
+		st = append(st, s)
+		if len(st) == 1 && kind == "police" {
+			first = parsePolice(aopts)
+		}
+	})
+	f.Bytes, f.Packets, f.HWBytes, f.HWPackets = entryStats(st, first)
 	return idx, f, nil
+}
+
+type actStats struct{ bytes, packets, hwBytes, hwPackets uint64 }
+
+// firstPolice is what counting needs of a police action at the head of the
+// list: whether it is a shared meter and its verdicts.
+type firstPolice struct {
+	ok               bool
+	shared           bool
+	conform, exceeds int32
+}
+
+func parsePolice(opts []byte) firstPolice {
+	var p firstPolice
+	eachAttr(opts, func(t uint16, d []byte) {
+		switch {
+		case t == tcaPoliceTbf && len(d) >= 8:
+			p.ok = true
+			p.shared = native.Uint32(d)&0xFF000000 == 0x51000000
+			p.exceeds = int32(native.Uint32(d[4:]))
+		case t == tcaPoliceResult && len(d) >= 4:
+			p.conform = int32(native.Uint32(d))
+		}
+	})
+	return p
+}
+
+// entryStats counts the packets that entered a filter's actions. The first
+// action's counters do, unless it is a shared meter (whose counters are the
+// whole class's): then the heads of the paths after it (the next action,
+// and the targets of its jumps) are summed; packets a discarding meter
+// drops are not counted there.
+func entryStats(st []actStats, first firstPolice) (nbytes, packets, hwBytes, hwPackets uint64) {
+	if len(st) == 0 {
+		return
+	}
+	heads := []int{0}
+	if first.ok && first.shared {
+		heads = []int{1}
+		for _, v := range []int32{first.conform, first.exceeds} {
+			if v&^0x0FFFFFFF == tcActJump {
+				if n := int(v & 0xFF); n > 1 && n < len(st) {
+					heads = append(heads, n)
+				}
+			}
+		}
+	}
+	for _, i := range heads {
+		if i < len(st) {
+			nbytes += st[i].bytes
+			packets += st[i].packets
+			hwBytes += st[i].hwBytes
+			hwPackets += st[i].hwPackets
+		}
+	}
+	return
 }
 
 // parseStats reads TCA_STATS_BASIC (struct gnet_stats_basic: u64 bytes,
 // u32 packets), TCA_STATS_PKT64 and TCA_STATS_BASIC_HW.
-func parseStats(b []byte) (bytes, packets, hwBytes, hwPackets uint64) {
-	m, err := attrMap(b)
-	if err != nil {
-		return
-	}
-	if v := m[tcaStatsBasic]; len(v) >= 12 {
-		bytes, packets = native.Uint64(v), uint64(native.Uint32(v[8:]))
-	}
-	if v := m[tcaStatsPkt64]; len(v) >= 8 {
-		packets = native.Uint64(v)
-	}
-	if v := m[tcaStatsBasicHW]; len(v) >= 12 {
-		hwBytes, hwPackets = native.Uint64(v), uint64(native.Uint32(v[8:]))
-	}
+func parseStats(b []byte) (nbytes, packets, hwBytes, hwPackets uint64) {
+	eachAttr(b, func(t uint16, v []byte) {
+		switch {
+		case t == tcaStatsBasic && len(v) >= 12:
+			nbytes, packets = native.Uint64(v), uint64(native.Uint32(v[8:]))
+		case t == tcaStatsPkt64 && len(v) >= 8:
+			packets = native.Uint64(v)
+		case t == tcaStatsBasicHW && len(v) >= 12:
+			hwBytes, hwPackets = native.Uint64(v), uint64(native.Uint32(v[8:]))
+		}
+	})
 	return
 }
 

@@ -380,3 +380,48 @@ func TestRuleRefusals(t *testing.T) {
 		t.Errorf("pacer rule: %v %v, want nothing installed", fs, err)
 	}
 }
+
+// A dump message is our own encoding plus what the kernel adds: the
+// in_hw flag and count, action stats. parseFilter must read them back.
+func TestParseFilterDump(t *testing.T) {
+	littleEndian(t)
+	r := &offload.Rule{ID: "p", Direction: offload.OnIngress, Device: "eth0", Precedence: 42,
+		Match:   model.Match{Dst: mustPrefix("10.0.0.0/8")},
+		Actions: []offload.Action{{Kind: offload.SetDSCP, DSCP: 10}},
+		Where:   offload.Where{Placement: offload.Hardware}}
+	fs, _, err := ruleFilters("owner", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fs[0]
+	f.Handle = handleMagic | 9
+	opts, err := f.encodeOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel reports the flags with in_hw set and the count.
+	opts = bytes.Replace(opts, hx(t, "0800 1600 02000000"), hx(t, "0800 1600 06000000"), 1)
+	var a attrs
+	a.raw(tcaFlowerInHWCount, native.AppendUint32(nil, 1))
+	opts = append(opts, a.b...)
+	msg := attrs{b: tcmsg(3, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
+	msg.str(tcaKind, "flower")
+	msg.raw(tcaOptions|nlaFNested, opts)
+	idx, d, err := parseFilter(msg.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx != 3 || d.Pref != 42 || d.Handle != handleMagic|9 || d.Kind != "flower" || d.Flags != clsFlagsSkipSW|clsFlagsInHW || d.InHW != 1 {
+		t.Fatalf("parsed %+v", d)
+	}
+	fp, ok := d.ourCookie(ownerTag("owner"))
+	if !ok || fp != offload.RuleFingerprint(r) {
+		t.Fatalf("cookie fingerprint %q %v", fp, ok)
+	}
+	if _, ok := d.ourCookie(ownerTag("someone else")); ok {
+		t.Fatal("another owner's tag matched")
+	}
+	if strings.Join(d.ActionKinds, ",") != "pedit,csum" {
+		t.Fatalf("actions %v", d.ActionKinds)
+	}
+}

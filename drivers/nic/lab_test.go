@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
-
 
 // handPlan is a plan for an ice-like NIC written by hand: four TCs with
 // max (and one min) rates, a hardware receive-steering rule, and software
@@ -101,6 +104,27 @@ func TestLabApplyCurrentRemove(t *testing.T) {
 	if k, h := rootQdiscKind(t, dev); k != "mqprio" || h != "5150:" {
 		t.Fatalf("root qdisc %s %s", k, h)
 	}
+	for _, q := range tcJSON(t, "qdisc", "show", "dev", dev) {
+		if q["kind"] == "mqprio" {
+			o, _ := q["options"].(map[string]any)
+			ints := func(v any) []uint64 {
+				var out []uint64
+				l, _ := v.([]any)
+				for _, x := range l {
+					f, _ := x.(float64)
+					out = append(out, uint64(f))
+				}
+				return out
+			}
+			// tc prints the rates as the kernel holds them: bytes/s.
+			got := strings.TrimSpace(fmt.Sprintln(o["tc"], o["map"], o["queues"], o["mode"], o["shaper"], ints(o["min_rate"]), ints(o["max_rate"])))
+			want := "4 [0 1 2 3 0 0 0 0 0 0 0 0 0 0 0 0] [[0 3] [4 7] [8 11] [12 15]] channel bw_rlimit " +
+				"[0 62500000 0 0] [125000000 250000000 62500000 0]"
+			if got != want {
+				t.Errorf("tc -j mqprio options:\n got %s\nwant %s", got, want)
+			}
+		}
+	}
 	in := tcFilters(t, dev, "ingress")
 	if len(in) != 1 {
 		t.Fatalf("ingress filters: %v", in)
@@ -149,6 +173,27 @@ func TestLabApplyCurrentRemove(t *testing.T) {
 
 	// Idempotent: Current+Diff gives no ops, with no writes.
 	assertConverged(t, d, want)
+
+	// Counters: every rule, every class with its TC's configured rate,
+	// read without writes.
+	w := d.Writes()
+	c, err := d.Counters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Rules) != len(want.Rules) || len(c.Classes) != len(want.Classes) || d.Writes() != w {
+		t.Fatalf("counters: %d rules, %d classes, %d writes", len(c.Rules), len(c.Classes), d.Writes()-w)
+	}
+	if cc := c.Classes["video"]; cc.ConfiguredRate != 2_000_000_000 || cc.Where != offload.Software {
+		t.Fatalf("video class counters %+v", cc)
+	}
+	if rc := c.Rules["voice-in/ingress/"+dev]; rc.Where != offload.Hardware {
+		t.Fatalf("hardware rule counters %+v", rc)
+	}
+	// The lab NIC has no ethtool -S (the veth test in e2e/kernel reads it).
+	if _, err := d.DeviceStats(); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Fatalf("ethtool stats: %v", err)
+	}
 
 	// Restart: a new driver adopts the state with no writes.
 	d2 := labDriver(t, dev, owner, stateDir)
@@ -377,5 +422,255 @@ func TestLabRepresentorHardware(t *testing.T) {
 	}
 	if s, _ := qtnstate.Read(rep); len(s.Flower) != 0 {
 		t.Fatalf("after remove: %d rules", len(s.Flower))
+	}
+}
+
+// TestLabDCB sets IEEE DCB over dcbnl on the mlx5-like NIC, changes it
+// with an injected failure (rolled back to the first), and removes it
+// (back to the device's own settings).
+func TestLabDCB(t *testing.T) {
+	const dev = "qtn0"
+	needIface(t, dev)
+	ctx := t.Context()
+	owner := "qosplane-dcb"
+	d := labDriver(t, dev, owner, t.TempDir())
+	removeAll(t, d)
+	before, err := qtnstate.Read(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &offload.TargetPlan{Kind: model.NIC, Owner: owner, Device: offload.Device{Interface: dev},
+		DCB: &offload.DCB{PrioTC: [8]uint8{0, 0, 0, 1, 2, 0, 0, 0}, Strict: []int{2}, Bandwidth: [8]uint8{70, 30},
+			MaxRate: [8]uint64{1: 10_000_000_000}, PFC: []uint8{3},
+			App: []offload.DSCPPrio{{DSCP: 26, Priority: 3}, {DSCP: 46, Priority: 4}}}}
+	converge(t, d, a)
+	assertConverged(t, d, a)
+	check := func(want *offload.DCB) {
+		t.Helper()
+		s, _ := qtnstate.Read(dev)
+		if s.DCB == nil || s.DCB.ETS == nil || s.DCB.PFC == nil {
+			t.Fatalf("module DCB %+v", s.DCB)
+		}
+		for i := range 8 {
+			tsa := 2
+			if slices.Contains(want.Strict, i) {
+				tsa = 0
+			}
+			if s.DCB.ETS.PrioTC[i] != int(want.PrioTC[i]) || s.DCB.ETS.TcTxBW[i] != int(want.Bandwidth[i]) ||
+				s.DCB.ETS.TcTSA[i] != tsa || s.DCB.MaxRateKbps[i] != want.MaxRate[i]/1000 {
+				t.Fatalf("TC/prio %d: module ets %+v maxrate %v; want %+v", i, s.DCB.ETS, s.DCB.MaxRateKbps, want)
+			}
+		}
+		var apps []string
+		for _, e := range s.DCB.App {
+			apps = append(apps, fmt.Sprintf("%d:%d>%d", e.Selector, e.Protocol, e.Priority))
+		}
+		var wantApps []string
+		for _, e := range want.App {
+			wantApps = append(wantApps, fmt.Sprintf("5:%d>%d", e.DSCP, e.Priority))
+		}
+		slices.Sort(apps)
+		slices.Sort(wantApps)
+		if s.DCB.PFC.PFCEn != 1<<want.PFC[0] || !slices.Equal(apps, wantApps) {
+			t.Fatalf("module pfc_en %#x apps %v; want %v", s.DCB.PFC.PFCEn, apps, wantApps)
+		}
+	}
+	check(a.DCB)
+	// Change with the 1st offload failing: all of A again.
+	b := *a
+	b.DCB = &offload.DCB{PrioTC: [8]uint8{1, 1}, Bandwidth: [8]uint8{50, 50}, PFC: []uint8{4}, App: []offload.DSCPPrio{{DSCP: 10, Priority: 1}}}
+	cur, _ := d.Current(ctx)
+	ops := offload.Diff(cur, &b)
+	if err := qtnstate.SetFailNth(2); err != nil { // the app delete passes, the set fails
+		t.Fatal(err)
+	}
+	if err := d.Apply(ctx, &b, ops); err == nil {
+		t.Fatal("DCB change succeeded with fail_nth")
+	} else {
+		t.Logf("expected: %v", err)
+	}
+	_ = qtnstate.SetFailNth(0)
+	check(a.DCB)
+	converge(t, d, &b)
+	check(b.DCB)
+	if err := d.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The device's settings from before are back (an unset ETS/PFC reads
+	// as zeros).
+	after, _ := qtnstate.Read(dev)
+	if dcbString(after.DCB) != dcbString(before.DCB) {
+		t.Fatalf("DCB after remove %s, before %s", dcbString(after.DCB), dcbString(before.DCB))
+	}
+}
+
+// dcbString renders the module's DCB values, nil parts as zeros.
+func dcbString(d *qtnstate.DCB) string {
+	if d == nil {
+		return "none"
+	}
+	ets, pfc := "ets 0", "pfc 0"
+	if e := d.ETS; e != nil && (slices.ContainsFunc(e.TcTxBW, func(v int) bool { return v != 0 }) ||
+		slices.ContainsFunc(e.PrioTC, func(v int) bool { return v != 0 }) || slices.ContainsFunc(e.TcTSA, func(v int) bool { return v != 0 })) {
+		ets = fmt.Sprint("ets ", e.PrioTC, e.TcTSA, e.TcTxBW)
+	}
+	if p := d.PFC; p != nil && p.PFCEn != 0 {
+		pfc = fmt.Sprint("pfc ", p.PFCEn)
+	}
+	var mr uint64
+	for _, v := range d.MaxRateKbps {
+		mr += v
+	}
+	return fmt.Sprint(ets, " ", pfc, " maxrate-sum ", mr, " apps ", len(d.App))
+}
+
+// TestLabTwoOwners: two policies on one NIC. Each sees and removes only its
+// own filters; the second cannot take over the first one's mqprio.
+func TestLabTwoOwners(t *testing.T) {
+	const dev = "qtn1"
+	needIface(t, dev)
+	ctx := t.Context()
+	x := labDriver(t, dev, "qosplane-x", t.TempDir())
+	removeAll(t, x)
+	y := labDriver(t, dev, "qosplane-y", t.TempDir())
+	removeAll(t, y)
+	px := handPlan(dev, "qosplane-x")
+	converge(t, x, px)
+
+	py := handPlan(dev, "qosplane-y")
+	py.Rules = py.Rules[1:2] // one egress rule, same match as x's: different pref
+	py.Rules[0].Precedence = 11
+	py.Rules[0].Actions = py.Rules[0].Actions[1:] // no shared meter
+	w := y.Writes()
+	if err := y.Apply(ctx, py, offload.Diff(nil, py)); err == nil || !strings.Contains(err.Error(), "not recorded for owner") {
+		t.Fatalf("y took over x's mqprio: %v", err)
+	}
+	if y.Writes() != w {
+		t.Fatalf("refused apply wrote %d times", y.Writes()-w)
+	}
+	py.Queues = nil
+	py.Classes = nil
+	converge(t, y, py)
+	assertConverged(t, x, px)
+	assertConverged(t, y, py)
+	if err := y.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertConverged(t, x, px)
+	if k, h := rootQdiscKind(t, dev); k != "mqprio" || h != "5150:" {
+		t.Fatalf("y's remove touched x's root: %s %s", k, h)
+	}
+}
+
+// TestLabRestoresForeignRoot: the root qdisc qosplane replaces (an HTB
+// someone configured) comes back on Remove with its options.
+func TestLabRestoresForeignRoot(t *testing.T) {
+	const dev = "qtn1"
+	needIface(t, dev)
+	tcRun(t, "qdisc", "replace", "dev", dev, "root", "handle", "7:", "htb", "default", "12", "r2q", "17")
+	t.Cleanup(func() { exec.Command(tcPath(), "qdisc", "del", "dev", dev, "root").Run() })
+	d := labDriver(t, dev, "qosplane-root", t.TempDir())
+	removeAll(t, d)
+	want := handPlan(dev, "qosplane-root")
+	converge(t, d, want)
+	if k, h := rootQdiscKind(t, dev); k != "mqprio" || h != "5150:" {
+		t.Fatalf("root %s %s", k, h)
+	}
+	if err := d.Remove(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	text := tcRun(t, "qdisc", "show", "dev", dev, "root")
+	if !strings.Contains(text, "qdisc htb 7: root") || !strings.Contains(text, "r2q 17") || !strings.Contains(text, "default 0x12") {
+		t.Fatalf("root after remove:\n%s", text)
+	}
+}
+
+// TestLabTrafficLandsInTC sends packets out of the lab NIC: the software
+// egress rule sets the skb priority, the offloaded mqprio maps it to the
+// class's TC, and the packets leave on that TC's queues (the module counts
+// per queue); the class counters (mqprio's per-TC classes) see them.
+func TestLabTrafficLandsInTC(t *testing.T) {
+	const dev = "qtn1"
+	needIface(t, dev)
+	ip := "/usr/sbin/ip"
+	if _, err := os.Stat(ip); err != nil {
+		ip = "/sbin/ip"
+	}
+	runIP := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	runIP("link", "set", dev, "up")
+	runIP("addr", "add", "10.99.0.1/24", "dev", dev)
+	runIP("neigh", "replace", "10.99.0.2", "lladdr", "02:00:00:00:99:02", "dev", dev)
+	t.Cleanup(func() {
+		exec.Command(ip, "neigh", "del", "10.99.0.2", "dev", dev).Run()
+		exec.Command(ip, "addr", "del", "10.99.0.1/24", "dev", dev).Run()
+		exec.Command(ip, "link", "set", dev, "down").Run()
+	})
+	owner := "qosplane-traffic"
+	d := labDriver(t, dev, owner, t.TempDir())
+	removeAll(t, d)
+	want := handPlan(dev, owner)
+	converge(t, d, want)
+	before, _ := qtnstate.Read(dev)
+	c, err := net.ListenPacket("udp4", "10.99.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.IPv4(10, 99, 0, 2), Port: 5006} // video: priority 1 -> TC 1 -> queues 4-7
+	for range 30 {
+		if _, err := c.WriteTo(make([]byte, 200), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := qtnstate.Read(dev)
+	var inTC1, elsewhere uint64
+	for q := range after.TxqPackets {
+		n := after.TxqPackets[q] - before.TxqPackets[q]
+		if q >= 4 && q < 8 {
+			inTC1 += n
+		} else {
+			elsewhere += n
+		}
+	}
+	t.Logf("TC 1 queues sent %d packets, other queues %d", inTC1, elsewhere)
+	if inTC1 < 30 {
+		t.Fatalf("only %d of 30 packets left on TC 1's queues (%d elsewhere)", inTC1, elsewhere)
+	}
+	cs, err := d.Counters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cs.Classes["video"]; v.Packets < 30 {
+		t.Fatalf("video class counters %+v, want >= 30 packets", v)
+	}
+	if r := cs.Rules["video/egress/"+dev]; r.Packets < 30 {
+		t.Fatalf("video rule counters %+v", r)
+	}
+}
+
+// TestLabPolice64 installs a policer above 34 Gbit/s (the 32-bit bytes/s
+// limit), which needs TCA_POLICE_RATE64, and reads it back with tc.
+func TestLabPolice64(t *testing.T) {
+	const dev = "qtn0"
+	needIface(t, dev)
+	owner := "qosplane-police64"
+	d := labDriver(t, dev, owner, t.TempDir())
+	removeAll(t, d)
+	want := &offload.TargetPlan{Kind: model.NIC, Owner: owner, Device: offload.Device{Interface: dev},
+		Rules: []offload.Rule{{ID: "big/egress/" + dev, Direction: offload.OnEgress, Device: dev, Precedence: 3,
+			Match: model.Match{Dst: mustPrefix("10.0.0.0/8")},
+			Actions: []offload.Action{{Kind: offload.Police, Rate: 50_000_000_000, Burst: 1 << 20, Exceed: &offload.Exceed{Drop: true}},
+				{Kind: offload.SetPriority, Priority: 1}},
+			Where: offload.Where{Placement: offload.Software}}}}
+	converge(t, d, want)
+	assertConverged(t, d, want)
+	text := tcRun(t, "filter", "show", "dev", dev, "egress")
+	if !strings.Contains(text, "rate 50Gbit burst") || !strings.Contains(text, "action drop/pipe") {
+		t.Fatalf("tc does not show the 50 Gbit/s policer:\n%s", text)
 	}
 }

@@ -114,6 +114,8 @@ func pickProfile(info *DeviceInfo) string {
 // with the link speed and channel count. A device without hw-tc-offload
 // offloads nothing.
 func (d *Driver) Probe(ctx context.Context) (*offload.Capabilities, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

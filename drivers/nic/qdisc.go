@@ -1,6 +1,7 @@
 package nic
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -95,10 +96,30 @@ func (c *conn) restoreRoot(ifindex int, ourHandle uint32, prev *savedQdisc) erro
 		}
 		return nil
 	}
-	if err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, prev.Handle, tcHRoot, prev.Kind, prev.Options)); err != nil {
-		return fmt.Errorf("restore root qdisc %s %x: %w", prev.Kind, prev.Handle>>16, err)
+	if err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, prev.Handle, tcHRoot, prev.Kind, requestOptions(prev.Kind, prev.Options))); err != nil {
+		// Leave the kernel's default root rather than ours.
+		if derr := c.write(rtmDelQdisc, 0, qdiscMsg(ifindex, ourHandle, tcHRoot, "mqprio", nil)); derr != nil && !errors.Is(derr, unix.ENOENT) {
+			return fmt.Errorf("restore root qdisc %s %x: %w; delete root mqprio: %w", prev.Kind, prev.Handle>>16, err, derr)
+		}
+		return fmt.Errorf("restore root qdisc %s %x: %w (the kernel's default root is in place)", prev.Kind, prev.Handle>>16, err)
 	}
 	return nil
+}
+
+// requestOptions turns a qdisc's dumped options into what a create
+// request takes, where the two differ: HTB dumps its full version
+// (HTB_VER 0x30011) but accepts only the major (3).
+func requestOptions(kind string, opts []byte) []byte {
+	if kind != "htb" {
+		return opts
+	}
+	out := bytes.Clone(opts)
+	eachAttr(out, func(t uint16, d []byte) {
+		if t == 2 && len(d) >= 4 { // TCA_HTB_INIT: struct tc_htb_glob, version first
+			native.PutUint32(d, native.Uint32(d)>>16)
+		}
+	})
+	return out
 }
 
 // saveRoot describes the current root qdisc for restoreRoot.

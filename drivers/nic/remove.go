@@ -44,7 +44,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if s.root != nil && isOurMqprio(s.root) {
+	if s.root != nil && isOurMqprio(s.root) && st.Queues != nil {
 		if err := d.c.restoreRoot(s.rootIdx, s.root.Handle, st.PrevRoot); err != nil {
 			errs = append(errs, err)
 		}

@@ -134,16 +134,33 @@ func (st *state) clone() *state {
 	return &c
 }
 
-// check makes sure the state reads back from its JSON form (plan objects
-// with invalid enum values, such as an empty service type, do not), so
-// that a state Apply would save can be loaded after a restart.
-func (st *state) check() error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if err := json.Unmarshal(b, new(state)); err != nil {
-		return fmt.Errorf("plan objects do not survive the state file: %w", err)
+// checkOps makes sure the objects ops add read back from their JSON form
+// (plan objects with invalid enum values, such as an empty service type,
+// do not), so that the state Apply saves can be loaded after a restart.
+func checkOps(ops []offload.Op) error {
+	for _, op := range ops {
+		var v, back any
+		switch {
+		case op.NewRule != nil:
+			v, back = op.NewRule, new(offload.Rule)
+		case op.NewClass != nil:
+			v, back = op.NewClass, new(offload.ClassPlan)
+		case op.NewQueues != nil:
+			v, back = op.NewQueues, new(offload.QueueLayout)
+		case op.NewDCB != nil:
+			v, back = op.NewDCB, new(offload.DCB)
+		case op.NewRoCE != nil:
+			v, back = op.NewRoCE, new(offload.RoCE)
+		default:
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err == nil {
+			err = json.Unmarshal(b, back)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s %q does not survive the state file: %w", op.Kind, op.Object, op.ID, err)
+		}
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ func uintVal(v uint64) *gpb.TypedValue {
 
 // TestCounters: queue and term counters injected as operational state
 // (gnmi-mode=state) are read back with Subscribe SAMPLE and summed per
-// class over both interfaces, and per rule.
+// class over both interfaces (queues, and the scheduler metering the
+// class), and per rule.
 func TestCounters(t *testing.T) {
 	tg := startTarget(t, normal)
 	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
@@ -34,7 +35,16 @@ func TestCounters(t *testing.T) {
 		return &gpb.Update{Path: qp(el("interfaces"), el("interface", "interface-id", ifname), el("input"), el("classifiers"),
 			el("classifier", "type", typ), el("terms"), el("term", "id", id), el("state"), el(leaf)), Val: uintVal(v)}
 	}
+	sched := func(ifname string, seq, leaf string, v uint64) *gpb.Update {
+		return &gpb.Update{Path: qp(el("interfaces"), el("interface", "interface-id", ifname), el("output"), el("scheduler-policy"),
+			el("schedulers"), el("scheduler", "sequence", seq), el("state"), el(leaf)), Val: uintVal(v)}
+	}
 	setState(t, c,
+		// Scheduler 1 meters video (two-rate-three-color).
+		sched("Ethernet1", "1", "conforming-pkts", 900),
+		sched("Ethernet1", "1", "exceeding-pkts", 60),
+		sched("Ethernet2", "1", "violating-pkts", 40),
+		sched("Ethernet2", "1", "violating-octets", 60_000),
 		queue("Ethernet1", "qosplane-lab-voice", "transmit-pkts", 1000),
 		queue("Ethernet2", "qosplane-lab-voice", "transmit-pkts", 234),
 		queue("Ethernet1", "qosplane-lab-voice", "transmit-octets", 1_500_000),
@@ -55,6 +65,9 @@ func TestCounters(t *testing.T) {
 	}
 	if voice.ConfiguredRate != 10_000_000 {
 		t.Errorf("voice configured rate = %d", voice.ConfiguredRate)
+	}
+	if v := got.Classes["video"]; v.ConformingPackets != 900 || v.NonConformingPackets != 100 || v.NonConformingBytes != 60_000 {
+		t.Errorf("video meter = %+v, want 900 conforming, 100 non-conforming packets, 60000 bytes", v)
 	}
 	sip := got.Rules["sip/classifier/qosplane-lab-ipv4"]
 	if sip.Packets != 560 || sip.HardwarePackets != 560 {

@@ -11,12 +11,12 @@ import (
 	"github.com/qosplane/qosplane/offload"
 )
 
-// fleet starts n targets; target 0 hangs and target 1 refuses (no
+// fleet starts n light targets; target 0 hangs and target 1 refuses (no
 // openconfig-qos) when faulty is set.
-func fleet(t testing.TB, n int, faulty bool) ([]*target, []*offload.TargetPlan) {
+func fleet(t testing.TB, n int, faulty bool) ([]*lightTarget, []*offload.TargetPlan) {
 	t.Helper()
 	ca := testPKI(t).caFile
-	var tgs []*target
+	var tgs []*lightTarget
 	var plans []*offload.TargetPlan
 	for i := range n {
 		mode := normal
@@ -26,7 +26,7 @@ func fleet(t testing.TB, n int, faulty bool) ([]*target, []*offload.TargetPlan) 
 		if faulty && i == 1 {
 			mode = refusing
 		}
-		tg := startTarget(t, mode)
+		tg := startLight(t, mode)
 		tgs = append(tgs, tg)
 		plans = append(plans, labPlan("leaf"+itoa(i), tg.addr, ca))
 	}
@@ -41,19 +41,17 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
-// TestFleet applies one policy to 50 loopback targets at once: one hangs,
-// one refuses; the other 48 are configured, and the hanging one costs its
-// own timeout, not everyone's.
+// TestFleet applies one policy to 50 loopback targets at once (light
+// targets validating with the driver's schema; see lightTarget): one
+// hangs, one refuses; the other 48 are configured, and the hanging one
+// costs its own timeout, not everyone's.
 func TestFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 50 lemming targets")
-	}
 	const n = 50
-	const timeout = 2 * time.Second
+	const timeout = 8 * time.Second
 	tgs, plans := fleet(t, n, true)
 
 	start := time.Now()
-	res := gnmidrv.ApplyFleet(context.Background(), plans, n, timeout, testLog(t))
+	res := gnmidrv.Fleet{Parallelism: n, Timeout: timeout, Log: testLog(t)}.Apply(context.Background(), plans)
 	wall := time.Since(start)
 
 	var ok int
@@ -97,7 +95,7 @@ func TestFleet(t *testing.T) {
 	}
 
 	// Second round: nothing to do, no Sets.
-	res = gnmidrv.ApplyFleet(context.Background(), plans[2:], 10, timeout, testLog(t))
+	res = gnmidrv.ApplyFleet(context.Background(), plans[2:], 10, timeout)
 	for i, r := range res {
 		if r.Err != nil || r.Changed || tgs[i+2].sets.Load() != 1 {
 			t.Errorf("re-apply %s: err=%v changed=%v sets=%d", r.Target, r.Err, r.Changed, tgs[i+2].sets.Load())

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -23,8 +24,8 @@ import (
 	"testing"
 	"time"
 
-	lemming "github.com/openconfig/lemming/gnmi"
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	lemming "github.com/openconfig/lemming/gnmi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -35,26 +36,49 @@ import (
 type pki struct {
 	caFile string
 	server tls.Certificate
+	pool   *x509.CertPool
+	// clientCert and clientKey are files of a client certificate signed by
+	// the CA (for mutual TLS).
+	clientCert, clientKey string
 }
 
-var (
-	pkiOnce sync.Once
-	pkiVal  *pki
-	pkiErr  error
-)
+// testPKIVal is the CA and certificates of this test binary, made by
+// TestMain in a directory it removes at the end.
+var testPKIVal *pki
 
-// testPKI creates (once per test binary) a CA and a server certificate,
-// writing the CA to a file the driver reads as TLS.CAFile.
+// TestMain makes the test PKI and points lemming's glog files into the same
+// temporary directory, so that nothing is left behind in /tmp.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "qosplane-gnmi-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if f := flag.Lookup("log_dir"); f != nil {
+		_ = f.Value.Set(dir)
+	}
+	testPKIVal, err = newPKI(dir)
+	code := 1
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test PKI:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testPKI returns the test CA and certificates.
 func testPKI(t testing.TB) *pki {
 	t.Helper()
-	pkiOnce.Do(func() { pkiVal, pkiErr = newPKI() })
-	if pkiErr != nil {
-		t.Fatal(pkiErr)
+	if testPKIVal == nil {
+		t.Fatal("no test PKI (TestMain did not run)")
 	}
-	return pkiVal
+	return testPKIVal
 }
 
-func newPKI() (*pki, error) {
+func newPKI(dir string) (*pki, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -84,10 +108,6 @@ func newPKI() (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "qosplane-gnmi-pki")
-	if err != nil {
-		return nil, err
-	}
 	caFile := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		return nil, err
@@ -102,7 +122,34 @@ func newPKI() (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pki{caFile: caFile, server: cert}, nil
+	// A client certificate for mutual TLS.
+	ckey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	ctmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "qosplane"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cder, err := x509.CreateCertificate(rand.Reader, ctmpl, ca, &ckey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ckeyDER, err := x509.MarshalECPrivateKey(ckey)
+	if err != nil {
+		return nil, err
+	}
+	clientCert, clientKey := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	if err := os.WriteFile(clientCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cder}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(clientKey, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ckeyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &pki{caFile: caFile, server: cert, pool: pool, clientCert: clientCert, clientKey: clientKey}, nil
 }
 
 // targetMode changes how a test target answers.

@@ -129,12 +129,21 @@ func TestDriftRepaired(t *testing.T) {
 		t.Fatalf("current: drifted=%d extra=%d missing rules=%d, want %d/1/1", drifted, extra, missingRule, len(tp.Classes))
 	}
 
+	// The generic driver flow: Diff(Current, want) -> Apply.
+	ops := offload.Diff(cur, tp)
+	if len(ops) == 0 {
+		t.Fatal("Diff of the drifted device against the plan is empty")
+	}
+	t.Logf("diff: %d ops", len(ops))
 	sets := tg.sets.Load()
-	res, err := d.Sync(ctx, tp)
-	mustf(t, err, "repair")
-	t.Logf("repair: %v", res.Paths)
-	if !res.Changed || tg.sets.Load() != sets+1 {
-		t.Fatalf("repair sent %d Sets", tg.sets.Load()-sets)
+	mustf(t, d.Apply(ctx, tp, ops), "repair")
+	if tg.sets.Load() != sets+1 {
+		t.Fatalf("repair sent %d Sets, want 1", tg.sets.Load()-sets)
+	}
+	cur, err = d.Current(ctx)
+	mustf(t, err, "current after repair")
+	if ops := offload.Diff(cur, tp); len(ops) != 0 {
+		t.Fatalf("after repair Diff still has %d ops: %+v", len(ops), ops[0])
 	}
 	got := dump(t, c)
 	delete(got, "/qos/queues/queue[name=ops-q]/config/name")
@@ -154,7 +163,7 @@ func TestDriftRepaired(t *testing.T) {
 	if _, ok := dump(t, c)["/qos/queues/queue[name=ops-q]/config/name"]; !ok {
 		t.Error("repair removed a foreign queue")
 	}
-	res, err = d.Sync(ctx, tp)
+	res, err := d.Sync(ctx, tp)
 	mustf(t, err, "sync after repair")
 	if res.Changed {
 		t.Errorf("sync after repair changed %v", res.Paths)

@@ -123,7 +123,10 @@ func TestExampleHostOnMlx5NIC(t *testing.T) {
 	}
 	checkInstalled(t, tp)
 	assertConverged(t, d, tp)
-	if tp.DCB != nil {
+	if tp.DCB == nil {
+		t.Fatal("host.yaml on mlx5-nic plans DCB (PFC and RoCE classes); the plan has none")
+	}
+	{
 		s, _ := qtnstate.Read(dev)
 		if s.DCB == nil || s.DCB.ETS == nil || s.DCB.PFC == nil {
 			t.Fatalf("module DCB %+v", s.DCB)

@@ -115,6 +115,15 @@ KBUILD="$ROOT/usr/src/linux-headers-$KVER"
 # path: point it into the cache instead (idempotent).
 sed -i "s|^include /usr/src/|include $ROOT/usr/src/|" "$KBUILD/Makefile"
 
+# The kernel was built with a specific gcc (e.g. gcc-12): modules must be too.
+kcc=$(sed -n 's/^CC = .*)\(gcc-[0-9][0-9]*\)$/\1/p' "$KBUILD/.kernelvariables" 2>/dev/null | head -n1)
+if [ -n "$kcc" ] && ! command -v "$kcc" >/dev/null 2>&1; then
+	apt_update_once
+	log "installing $kcc (the kernel's compiler)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$kcc" >&2 ||
+		die "apt-get install $kcc failed"
+fi
+
 env_file="$CACHE/current.env"
 cat >"$env_file.tmp" <<EOF
 KVER=$KVER

@@ -131,13 +131,15 @@ bash "$here/mkinitrd.sh" -e "$env_file" -k "$ko" -o "$work/initrd.cpio" -a "$arg
 
 # 5. Boot.
 mkdir -p "$CACHE/logs"
+# Keep the 20 newest console logs.
+{ ls -1t "$CACHE"/logs/run-*.log 2>/dev/null || true; } | tail -n +21 | xargs -r rm -f
 logf="$CACHE/logs/run-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
 log "booting $KVER (TCG, ${MEM} MiB, ${SMP} CPUs, limit ${TIMEOUT} s); console log: $logf"
 t_boot=$(date +%s.%N)
 : >"$logf"
 qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp "$SMP" -nographic -no-reboot \
 	-nic none -kernel "$VMLINUZ" -initrd "$work/initrd.cpio" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1" </dev/null >"$logf" 2>&1 &
+	-append "console=ttyS0 quiet loglevel=3 panic=-1" </dev/null >"$logf" 2>&1 &
 qemu_pid=$!
 tail -n +1 -f --pid="$qemu_pid" "$logf" &
 tail_pid=$!

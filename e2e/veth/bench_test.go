@@ -37,6 +37,7 @@ func TestBenchForward(t *testing.T) {
 	benchOnly(t)
 	br := newLab(t, vethlab.Bridge)
 	rt := newLab(t, vethlab.Route)
+	br.Realtime, rt.Realtime = false, false // saturation: see vethlab.Lab.Realtime
 	ctx := context.Background()
 	udp := []vethlab.Flow{{Name: "udp", DstPort: 5701, Rate: 4e9, Size: 1500}}
 	type impl struct {

@@ -24,6 +24,7 @@ func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.Realtime = true // timing scenarios; the saturation benchmarks turn it off
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("lab close: %v", err)
@@ -155,3 +156,38 @@ func report(t *testing.T, format string, args ...any) {
 func mbit(x float64) string { return fmt.Sprintf("%.3fMbit/s", x/1e6) }
 
 func pct(x float64) string { return fmt.Sprintf("%.2f%%", x*100) }
+
+// checker collects one attempt's assertion failures.
+type checker struct{ errs []string }
+
+func (c *checker) Errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, args...))
+}
+
+// attempts is how often a timing scenario runs before its failures count:
+// the lab shares two cores with whatever else the machine runs, and a
+// stall of a few tens of milliseconds anywhere (a softirq deferred to
+// ksoftirqd, the generator descheduled) spoils a 1 s window. Every attempt's
+// numbers are logged; the test fails when no attempt meets the tolerances.
+const attempts = 3
+
+// retry runs f until an attempt passes or attempts are used up, then
+// reports the last attempt's failures.
+func retry(t *testing.T, f func(c *checker)) {
+	t.Helper()
+	var c checker
+	for i := 1; i <= attempts; i++ {
+		c = checker{}
+		f(&c)
+		if len(c.errs) == 0 {
+			if i > 1 {
+				t.Logf("passed on attempt %d of %d", i, attempts)
+			}
+			return
+		}
+		t.Logf("attempt %d of %d missed: %s", i, attempts, strings.Join(c.errs, "; "))
+	}
+	for _, e := range c.errs {
+		t.Error(e)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +48,27 @@ const genBatch = 64
 // start is the CLOCK_REALTIME ns at which the generator started, the origin
 // of the receiver's windows.
 func (l *Lab) Send(ctx context.Context, flows []Flow, d time.Duration) (sent []SentStats, start int64, err error) {
+	type out struct {
+		sent  []SentStats
+		start int64
+		err   error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		// A thread of its own, never unlocked (see realtimeThread).
+		if l.Realtime {
+			realtimeThread()
+		} else {
+			runtime.LockOSThread()
+		}
+		s, st, err := l.send(ctx, flows, d)
+		ch <- out{s, st, err}
+	}()
+	o := <-ch
+	return o.sent, o.start, o.err
+}
+
+func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []SentStats, start int64, err error) {
 	fd, err := openPacket(l.App, AppIf, false)
 	if err != nil {
 		return nil, 0, err

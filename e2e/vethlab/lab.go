@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync/atomic"
 )
 
@@ -41,6 +40,12 @@ type Lab struct {
 	// AppMAC is app0's address, PeerMAC peer0's; NextHopMAC is where app
 	// sends frames for PeerIP (PeerMAC in bridge mode, pa's in route mode).
 	AppMAC, PeerMAC, NextHopMAC net.HardwareAddr
+	// Realtime runs the generator's and receiver's threads SCHED_FIFO
+	// (priority 5), so that other load on the machine does not disturb
+	// timing measurements. Leave it off for saturation runs: realtime
+	// threads that keep a CPU busy starve ksoftirqd, which then drops
+	// frames no shaper dropped.
+	Realtime bool
 }
 
 var labSeq atomic.Uint32
@@ -58,20 +63,21 @@ func CheckRoot() string {
 	return ""
 }
 
-// New builds a lab. Namespaces are named "<prefix>-<n>-app" (and -pacer,
-// -peer), prefix being $QOSPLANE_LAB_PREFIX or "qp<pid>", so that a script
-// can remove what a killed run left behind. The caller must Close it, also on failure paths (New
+// New builds a lab. Namespaces are named "<prefix>-<pid>-<n>-app" (and
+// -pacer, -peer), prefix being $QOSPLANE_LAB_PREFIX or "qp", so that a
+// script can remove what a killed run left behind. The caller must Close it, also on failure paths (New
 // cleans up after itself when it returns an error).
 func New(ctx context.Context, mode Mode) (l *Lab, err error) {
 	prefix := os.Getenv("QOSPLANE_LAB_PREFIX")
 	if prefix == "" {
-		prefix = fmt.Sprintf("qp%d", os.Getpid())
+		prefix = "qp"
 	}
-	id := fmt.Sprintf("%s-%d", prefix, labSeq.Add(1))
-	l = &Lab{Mode: mode}
+	id := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), labSeq.Add(1))
+	lab := &Lab{Mode: mode}
+	l = lab
 	defer func() {
 		if err != nil {
-			l.Close()
+			lab.Close() // l is already nil here: the return set it
 			l = nil
 		}
 	}()
@@ -95,8 +101,8 @@ func New(ctx context.Context, mode Mode) (l *Lab, err error) {
 		}
 	}
 	for _, ns := range []*Netns{l.App, l.Pacer, l.Peer} {
-		for _, sc := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
-			if _, err := ns.Run(ctx, "sysctl", "-qw", sc); err != nil {
+		for _, key := range []string{"net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"} {
+			if err := ns.Sysctl(key, "1"); err != nil {
 				return nil, err
 			}
 		}
@@ -163,8 +169,8 @@ func New(ctx context.Context, mode Mode) (l *Lab, err error) {
 		}
 	}
 	if mode == Route {
-		for _, sc := range []string{"net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"} {
-			if _, err := l.Pacer.Run(ctx, "sysctl", "-qw", sc); err != nil {
+		for _, kv := range [][2]string{{"net/ipv4/ip_forward", "1"}, {"net/ipv4/conf/all/rp_filter", "0"}, {"net/ipv4/conf/default/rp_filter", "0"}} {
+			if err := l.Pacer.Sysctl(kv[0], kv[1]); err != nil {
 				return nil, err
 			}
 		}
@@ -172,16 +178,16 @@ func New(ctx context.Context, mode Mode) (l *Lab, err error) {
 	return l, nil
 }
 
-func (l *Lab) mac(ctx context.Context, ns *Netns, ifname string) (net.HardwareAddr, error) {
-	out, err := ns.Run(ctx, "cat", "/sys/class/net/"+ifname+"/address")
-	if err != nil {
-		return nil, err
-	}
-	hw, err := net.ParseMAC(strings.TrimSpace(out))
-	if err != nil {
-		return nil, fmt.Errorf("netns %q iface %q: %w", ns.Name, ifname, err)
-	}
-	return hw, nil
+func (l *Lab) mac(ctx context.Context, ns *Netns, ifname string) (hw net.HardwareAddr, err error) {
+	err = ns.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return fmt.Errorf("netns %q iface %q: %w", ns.Name, ifname, err)
+		}
+		hw = ifi.HardwareAddr
+		return nil
+	})
+	return hw, err
 }
 
 // Close deletes the namespaces (and with them the veth pairs). It is safe

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/vishvananda/netns"
 )
@@ -36,9 +38,24 @@ func (n *Netns) Run(ctx context.Context, name string, args ...string) (string, e
 	return run(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 }
 
-// Command returns an unstarted command that runs inside the namespace.
+// Command returns an unstarted command that runs inside the namespace. It
+// is killed when the process that started it dies (a killed test run leaves
+// no iperf3 server behind).
 func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// Sysctl writes value to /proc/sys/<key> (key with slashes) as seen from
+// inside the namespace.
+func (n *Netns) Sysctl(key, value string) error {
+	return n.Do(func() error {
+		if err := os.WriteFile("/proc/sys/"+key, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("netns %q: sysctl %s: %w", n.Name, key, err)
+		}
+		return nil
+	})
 }
 
 // Do calls f on an OS thread that has entered the namespace, then returns

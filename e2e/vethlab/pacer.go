@@ -94,6 +94,9 @@ func (l *Lab) StartPacer(ctx context.Context, tp *offload.TargetPlan, cfg PacerC
 	}
 	p.cmd = exec.Command(exe, "-test.run=^$")
 	p.cmd.Env = env
+	// The pacer dies with the process that started it (a killed test run
+	// leaves no forwarder behind).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	p.cmd.Stderr = os.Stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

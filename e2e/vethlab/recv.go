@@ -45,6 +45,7 @@ type FlowResult struct {
 // Receiver counts lab frames arriving at peer0, per flow.
 type Receiver struct {
 	fd    int
+	rt    bool
 	start int64
 	rec   map[uint16]uint8 // flow -> 1 delay, 2 arrivals
 	stop  atomic.Bool
@@ -69,7 +70,7 @@ func (l *Lab) StartReceiver(record map[uint16]uint8) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver{fd: fd, rec: record, flows: make(map[uint16]*FlowResult)}
+	r := &Receiver{fd: fd, rec: record, flows: make(map[uint16]*FlowResult), rt: l.Realtime}
 	r.wg.Add(1)
 	go r.loop()
 	return r, nil
@@ -97,6 +98,9 @@ func (r *Receiver) Stop() (map[uint16]*FlowResult, uint64, error) {
 
 func (r *Receiver) loop() {
 	defer r.wg.Done()
+	if r.rt {
+		realtimeThread() // never unlocked: the thread ends with the goroutine
+	}
 	const batch = 64
 	ctlN := 128
 	m := newMmsgs(batch, 2048, ctlN)

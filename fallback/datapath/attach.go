@@ -29,7 +29,6 @@ type attachment struct {
 	ifindex      int
 	redir, pacer string // veth ends
 	addedClsact  bool
-	filterHandle uint32
 	filterAdded  bool
 	vethAdded    bool
 	log          *slog.Logger
@@ -131,6 +130,12 @@ func attach(ifname string, log *slog.Logger) (a *attachment, err error) {
 // remove deletes what attach added. It goes on after an error and returns
 // them all.
 func (a *attachment) remove() error {
+	return errors.Join(a.removeRedirect(), a.removeVeth())
+}
+
+// removeRedirect deletes the filter and (if attach added it) the clsact
+// qdisc: the interface's egress goes straight out again.
+func (a *attachment) removeRedirect() error {
 	var errs []error
 	link, err := netlink.LinkByIndex(a.ifindex)
 	if err != nil {
@@ -156,6 +161,12 @@ func (a *attachment) remove() error {
 			a.addedClsact = false
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// removeVeth deletes the veth pair.
+func (a *attachment) removeVeth() error {
+	var errs []error
 	if a.vethAdded {
 		if l, err := netlink.LinkByName(a.redir); err == nil {
 			if err := netlink.LinkDel(l); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,7 @@ type Options struct {
 	// it takes one P from the rest of the process. Meant for a process that
 	// does nothing but forward.
 	RawWait bool
-	// RealtimePriority, when 1-99, runs the shaping thread SCHED_FIFO at
+	// RealtimePriority, when 1-99, runs the loops' threads SCHED_FIFO at
 	// that priority so that other load on the machine does not delay
 	// releases (a userspace pacer late by more than a bucket's fill time
 	// loses rate). 0 leaves the thread's policy alone.
@@ -45,19 +46,21 @@ type Options struct {
 
 // Bump is a running bump in the wire between two interfaces.
 type Bump struct {
-	opts    Options
-	in, out *port
-	stopFD  int
-	wakeFD  int
-	quantum atomic.Int64 // ns, see Options.WakeQuantum
-	pending atomic.Pointer[fallback.Pacer]
-	cur     atomic.Pointer[fallback.Pacer]
-	shaped  DirStats
-	reverse DirStats
-	wg      sync.WaitGroup
-	errMu   sync.Mutex
-	err     error
-	stopped bool
+	opts     Options
+	in, out  *port
+	stopFD   int
+	wakeFD   int
+	quantum  atomic.Int64 // ns, see Options.WakeQuantum
+	stopping atomic.Bool  // set by Stop; loops that never sleep check it
+	pending  atomic.Pointer[fallback.Pacer]
+	cur      atomic.Pointer[fallback.Pacer]
+	shaped   DirStats
+	reverse  DirStats
+	wg       sync.WaitGroup
+	statsMu  sync.Mutex // serialises PACKET_STATISTICS reads
+	errMu    sync.Mutex
+	err      error
+	stopped  bool
 }
 
 // Start opens the sockets and starts forwarding: In -> Out through p (or
@@ -92,14 +95,14 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 	b.quantum.Store(int64(opts.WakeQuantum))
 	if p == nil {
 		f := newForwarder(b.in, b.out, opts.Batch, opts.MaxFrame, &b.shaped)
-		b.goRun("forward "+opts.In+"->"+opts.Out, func() error { return f.run(b.stopFD) })
+		b.goRun("forward "+opts.In+"->"+opts.Out, func() error { b.ownThread(); return f.run(b.stopFD, &b.stopping) })
 	} else {
 		s := newShaper(b, p)
 		b.goRun("shape "+opts.In+"->"+opts.Out, s.run)
 	}
 	if opts.Reverse {
 		f := newForwarder(b.out, b.in, opts.Batch, opts.MaxFrame, &b.reverse)
-		b.goRun("forward "+opts.Out+"->"+opts.In, func() error { return f.run(b.stopFD) })
+		b.goRun("forward "+opts.Out+"->"+opts.In, func() error { b.ownThread(); return f.run(b.stopFD, &b.stopping) })
 	}
 	opts.Log.Info("pacer datapath started", "in", opts.In, "out", opts.Out, "reverse", opts.Reverse, "shaped", p != nil)
 	return b, nil
@@ -152,6 +155,17 @@ func (b *Bump) Pacer() *fallback.Pacer { return b.cur.Load() }
 // Stats returns the counters of the shaped (In -> Out) and reverse
 // directions.
 func (b *Bump) Stats() (shaped, reverse DirSnapshot) {
+	b.statsMu.Lock()
+	if !b.stopped {
+		// PACKET_STATISTICS resets on read: accumulate.
+		if st, err := unix.GetsockoptTpacketStats(b.in.rx, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+			b.shaped.KernelDrops.Add(uint64(st.Drops))
+		}
+		if st, err := unix.GetsockoptTpacketStats(b.out.rx, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+			b.reverse.KernelDrops.Add(uint64(st.Drops))
+		}
+	}
+	b.statsMu.Unlock()
 	return b.shaped.Snapshot(), b.reverse.Snapshot()
 }
 
@@ -168,7 +182,11 @@ func (b *Bump) Stop() error {
 	if b.stopped {
 		return b.Err()
 	}
+	b.stopping.Store(true)
+	b.Stats() // last read of the kernel's drop counters
+	b.statsMu.Lock()
 	b.stopped = true
+	b.statsMu.Unlock()
 	var one [8]byte
 	one[0] = 1
 	if _, err := unix.Write(b.stopFD, one[:]); err != nil {
@@ -193,4 +211,18 @@ func (b *Bump) closeFDs() {
 		}
 	}
 	b.stopFD, b.wakeFD = -1, -1
+}
+
+// ownThread locks the calling loop to its OS thread and applies
+// Options.RealtimePriority. The thread is never unlocked: its scheduling
+// policy (and the shaper's timer slack) are changed, so the runtime must
+// end it with the goroutine rather than reuse it.
+func (b *Bump) ownThread() {
+	runtime.LockOSThread()
+	if prio := b.opts.RealtimePriority; prio > 0 {
+		attr := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: uint32(min(prio, 99))}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			b.opts.Log.Warn("pacer datapath: no realtime priority", "priority", prio, "err", err)
+		}
+	}
 }

@@ -196,6 +196,13 @@ func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
 
 func (d *Driver) stopLocked() error {
 	var errs []error
+	if d.att != nil {
+		// Hand the egress back before the pacer stops reading, so that
+		// no frame is redirected into a veth nobody reads.
+		if err := d.att.removeRedirect(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if d.bump != nil {
 		if err := d.bump.Stop(); err != nil {
 			errs = append(errs, err)

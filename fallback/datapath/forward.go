@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,11 +31,15 @@ func newForwarder(from, to *port, batch, maxFrame int, stats *DirStats) *forward
 	return f
 }
 
-// run forwards until stopFD becomes readable or a socket fails.
-func (f *forwarder) run(stopFD int) error {
+// run forwards until stopFD becomes readable (or stopping is set) or a
+// socket fails.
+func (f *forwarder) run(stopFD int, stopping *atomic.Bool) error {
 	fds := []unix.PollFd{{Fd: int32(f.from.rx), Events: unix.POLLIN}, {Fd: int32(stopFD), Events: unix.POLLIN}}
 	batch := len(f.bufs)
 	for {
+		if stopping.Load() {
+			return errStopped
+		}
 		for i := range batch {
 			f.rx.set(i, &f.vnets[i], f.bufs[i][:len(f.bufs[i])-4])
 		}

@@ -2,7 +2,6 @@ package datapath
 
 import (
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +18,8 @@ type shaper struct {
 	draining []*fallback.Pacer // replaced pacers still holding frames
 	rx, tx   *mmsgBatch
 	reserved []*fallback.Packet // packets taken from cur's pool for the next read
-	outPkts  []*fallback.Packet
+	outPkts  []*fallback.Packet // the send batch: outPkts[:nOut], all of one pacer
+	nOut     int
 	// drop buffers read frames when the pool is exhausted.
 	drop     *mmsgBatch
 	dropBuf  []byte
@@ -46,18 +46,9 @@ func newShaper(b *Bump, p *fallback.Pacer) *shaper {
 // run is the shaping loop. It holds its OS thread so that the thread's
 // timer slack (1 µs) applies to every ppoll wait.
 func (s *shaper) run() error {
-	// The thread is never unlocked: its timer slack and scheduling policy
-	// are changed, so the runtime must end it with this goroutine rather
-	// than reuse it.
-	runtime.LockOSThread()
+	s.b.ownThread()
 	// Default slack is 50 µs; pacing at 10 Gbit/s needs finer wake-ups.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
-	if prio := s.b.opts.RealtimePriority; prio > 0 {
-		attr := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: uint32(min(prio, 99))}
-		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-			s.b.opts.Log.Warn("pacer datapath: no realtime priority", "priority", prio, "err", err)
-		}
-	}
 	defer s.release()
 
 	fds := []unix.PollFd{
@@ -69,6 +60,7 @@ func (s *shaper) run() error {
 	var ts unix.Timespec
 	for {
 		if np := s.b.pending.Swap(nil); np != nil && np != s.cur {
+			s.flush(s.cur)
 			s.putReserved()
 			s.draining = append(s.draining, s.cur)
 			s.cur = np
@@ -79,18 +71,20 @@ func (s *shaper) run() error {
 			s.dequeueAll(fallback.Now())
 			s.reserve(batch)
 		}
-		n, full, err := s.receive(batch)
+		now, full, err := s.receive(batch)
 		if err != nil {
 			return err
 		}
-		next := s.dequeueAll(fallback.Now())
+		next := s.dequeueAll(now)
+		if s.b.stopping.Load() {
+			return errStopped
+		}
 		if full {
 			continue // more may be waiting: read again before sleeping
 		}
-		_ = n
 		var tp *unix.Timespec
 		if next != 0 {
-			d := next - fallback.Now()
+			d := next - now
 			if d <= 0 {
 				s.stats.Spins.Add(1)
 				continue
@@ -131,30 +125,32 @@ func (s *shaper) putReserved() {
 	s.reserved = s.reserved[:0]
 }
 
-// receive reads one batch, reads the clock once and enqueues it. full
-// reports that the read filled the batch (more may be waiting).
-func (s *shaper) receive(batch int) (n int, full bool, err error) {
+// receive reads one batch, reads the clock once (now, returned for the
+// rest of the loop turn) and enqueues the batch. full reports that the read
+// filled the batch (more may be waiting).
+func (s *shaper) receive(batch int) (now int64, full bool, err error) {
 	if len(s.reserved) == 0 {
-		n, err = s.drop.recv(s.in.rx, batch)
+		n, err := s.drop.recv(s.in.rx, batch)
 		if err != nil {
 			return 0, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
 		}
 		s.stats.NoBuffer.Add(uint64(n))
 		s.stats.RxPackets.Add(uint64(n))
-		return n, n == batch, nil
+		return fallback.Now(), n == batch, nil
 	}
 	for i, p := range s.reserved {
 		buf := p.ReadBuf()
 		s.rx.set(i, &p.Vnet, buf[:len(buf)-4]) // 4: room to re-insert a VLAN tag
 	}
-	n, err = s.rx.recv(s.in.rx, len(s.reserved))
+	want := len(s.reserved)
+	n, err := s.rx.recv(s.in.rx, want)
+	now = fallback.Now()
 	if err != nil {
-		return 0, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
+		return now, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
 	}
 	if n == 0 {
-		return 0, false, nil
+		return now, false, nil
 	}
-	now := fallback.Now()
 	var bytes uint64
 	for i := range n {
 		p := s.reserved[i]
@@ -183,7 +179,7 @@ func (s *shaper) receive(batch int) (n int, full bool, err error) {
 	s.stats.RxPackets.Add(uint64(n))
 	s.stats.RxBytes.Add(bytes)
 	s.reserved = s.reserved[:copy(s.reserved, s.reserved[n:])]
-	return n, n == len(s.reserved)+n && n == batch, nil
+	return now, n == want, nil
 }
 
 // dequeueAll sends everything that may leave at now, from replaced pacers
@@ -192,7 +188,9 @@ func (s *shaper) dequeueAll(now int64) int64 {
 	var next int64
 	keep := s.draining[:0]
 	for _, p := range s.draining {
-		if nx := s.dequeue(p, now); nx != 0 {
+		nx := s.dequeue(p, now)
+		s.flush(p)
+		if nx != 0 {
 			keep = append(keep, p)
 			next = nx
 		}
@@ -202,6 +200,7 @@ func (s *shaper) dequeueAll(now int64) int64 {
 	if nx := s.dequeue(s.cur, now); nx != 0 && (next == 0 || nx < next) {
 		next = nx
 	}
+	s.flush(s.cur)
 	return next
 }
 
@@ -209,16 +208,26 @@ func (s *shaper) dequeueAll(now int64) int64 {
 // dequeues.
 const drainEvery = 8
 
-// dequeue sends p's due frames in batches and returns p's next release time.
+// dequeue moves p's due frames into the send batch, sending whenever it
+// fills, and returns p's next release time. Frames left in the batch go
+// with the next flush.
 func (s *shaper) dequeue(p *fallback.Pacer, now int64) int64 {
 	for {
-		k, next := p.Dequeue(now, s.outPkts)
-		if k > 0 {
-			s.send(p, s.outPkts[:k])
-		}
-		if k < len(s.outPkts) {
+		k, next := p.Dequeue(now, s.outPkts[s.nOut:])
+		s.nOut += k
+		if s.nOut < len(s.outPkts) {
 			return next
 		}
+		s.flush(p)
+	}
+}
+
+// flush sends the batched frames, all taken from p, and returns them to
+// p's pool.
+func (s *shaper) flush(p *fallback.Pacer) {
+	if s.nOut > 0 {
+		s.send(p, s.outPkts[:s.nOut])
+		s.nOut = 0
 	}
 }
 

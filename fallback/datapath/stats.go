@@ -14,6 +14,10 @@ type DirStats struct {
 	// Waits counts sleeps in ppoll; Spins counts loop turns that found a
 	// release time already due (no sleep).
 	Waits, Spins atomic.Uint64
+	// KernelDrops counts frames the kernel dropped before the receive
+	// socket (its buffer was full: the loop fell behind), from
+	// PACKET_STATISTICS, updated when Stats is read.
+	KernelDrops atomic.Uint64
 }
 
 // DirSnapshot is a plain copy of DirStats.
@@ -21,6 +25,7 @@ type DirSnapshot struct {
 	RxPackets, RxBytes, TxPackets, TxBytes uint64
 	RxErrors, NoBuffer, TxErrors           uint64
 	Waits, Spins                           uint64
+	KernelDrops                            uint64
 }
 
 // Snapshot reads the counters.
@@ -29,6 +34,6 @@ func (s *DirStats) Snapshot() DirSnapshot {
 		RxPackets: s.RxPackets.Load(), RxBytes: s.RxBytes.Load(),
 		TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(),
 		RxErrors: s.RxErrors.Load(), NoBuffer: s.NoBuffer.Load(), TxErrors: s.TxErrors.Load(),
-		Waits: s.Waits.Load(), Spins: s.Spins.Load(),
+		Waits: s.Waits.Load(), Spins: s.Spins.Load(), KernelDrops: s.KernelDrops.Load(),
 	}
 }

@@ -14,7 +14,7 @@ const dcbBin = "/usr/sbin/dcb"
 func dcb(args ...string) (string, error) { return run(dcbBin, args...) }
 
 // IEEE ETS and the DSCP app table set with iproute2's dcb land in the module;
-// a bandwidth sum other than 100 is refused; fail_nth covers DCB sets too.
+// an unsupported TSA is refused; fail_nth covers DCB sets too.
 func TestDCBEtsAndApp(t *testing.T) {
 	requireLab(t)
 	if _, err := os.Stat(dcbBin); err != nil {
@@ -36,11 +36,14 @@ func TestDCBEtsAndApp(t *testing.T) {
 		!reflect.DeepEqual(s.DCB.ETS.PrioTC, []int{0, 1, 1, 0, 0, 1, 0, 0}) {
 		t.Errorf("ETS = %+v", *s.DCB.ETS)
 	}
-	if _, err := dcb("ets", "set", "dev", dev, "tc-bw", "0:50", "1:40"); err == nil {
-		t.Fatalf("ETS bandwidths summing to 90 were accepted")
-	}
+	// iproute2 itself refuses bandwidths that do not sum to 100; the module
+	// refuses a transmission selection algorithm it does not implement.
+	// dcbnl reports a driver's refusal inside its reply (DCB_ATTR_IEEE), not
+	// as a netlink error, and iproute2 6.1's dcb exits 0 anyway: the module's
+	// state is what tells.
+	_, _ = dcb("ets", "set", "dev", dev, "tc-tsa", "2:cbs")
 	s = state(t, dev)
-	wantLastError(t, s, "dcb", "qostestnic: Failed to validate ETS: BW sum is illegal")
+	wantLastError(t, s, "dcb", "qostestnic: Failed to validate ETS: unsupported TSA")
 	if !reflect.DeepEqual(s.DCB.ETS.TcTxBW, []int{60, 40, 0, 0, 0, 0, 0, 0}) {
 		t.Errorf("refused ETS changed the state: %+v", *s.DCB.ETS)
 	}
@@ -61,9 +64,7 @@ func TestDCBEtsAndApp(t *testing.T) {
 	if err := qtnstate.SetFailNth(1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dcb("app", "add", "dev", dev, "dscp-prio", "26:3"); err == nil {
-		t.Fatalf("app add with fail_nth=1 succeeded")
-	}
+	_, _ = dcb("app", "add", "dev", dev, "dscp-prio", "26:3")
 	s = state(t, dev)
 	wantLastError(t, s, "dcb", "qostestnic: injected failure")
 	if len(s.DCB.App) != 1 {

@@ -224,6 +224,9 @@ func (w *worker) capabilities(ctx context.Context, p *model.Policy, t *model.Tar
 // converge applies Diff(Current, want) through d; it writes nothing when
 // the device already holds the plan.
 func (w *worker) converge(ctx context.Context, d offload.Driver, want *offload.TargetPlan) (int, error) {
+	if r, ok := d.(offload.Referencer); ok {
+		r.Reference(want)
+	}
 	cur, err := d.Current(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read current state: %w", err)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bench-pacer: measures the software pacer against its goals and prints the
+# numbers side by side with a peer measured in the same run. It asserts
+# nothing: a missed goal is printed like a met one, with the number.
+#
+#   decision cost per packet     go benchmarks of package fallback (peer:
+#                                golang.org/x/time/rate, if the core has them)
+#   rate accuracy (L2)           pacer vs kernel TBF and HTB, 10/100/500 Mbit/s
+#                                (UDP) and 1/5 Gbit/s (TCP)
+#   burst conformance            bytes over rate·T and peak·T, receiver stamps
+#   unshaped forwarding          TCP and 1500 B UDP through the bump vs the
+#                                kernel route
+#   CPU at 100 Mbit/s shaping    pacer process CPU time
+#   high-class delay, isolation  probe p99 with low classes saturating;
+#                                per-class queueing delay and loss
+#
+# Needs root for the lab part (skipped with a note otherwise).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export QOSPLANE_LAB_PREFIX="qpbench$$"
+log="$(mktemp -t qosplane-bench-pacer.XXXXXX)"
+cleanup() {
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${QOSPLANE_LAB_PREFIX}-" || true); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -f "$log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+echo
+echo "== decision cost per packet (goal: report ns/packet; peer x/time/rate)"
+core="$(go test -run '^$' -bench . -benchmem ./fallback/ 2>&1)"
+echo "$core" | grep -E '^(Benchmark|ok|FAIL|---)' || true
+echo "$core" | grep -q '^Benchmark' || echo "(package fallback has no benchmarks)"
+echo
+
+if [ "$(id -u)" != 0 ]; then
+	echo "== lab measurements skipped: need root"
+	exit 0
+fi
+
+QOSPLANE_BENCH=1 go test -p 1 -count=1 -v -timeout 30m \
+	-run 'TestRateLimit|TestBurst|TestStrictPriority|TestIsolation|TestBench' ./e2e/veth/ >"$log" 2>&1
+rc=$?
+section() { # title, RESULT pattern
+	echo "== $1"
+	grep -o 'RESULT .*' "$log" | grep -E "$2" | sed 's/^RESULT //' || echo "(no result)"
+	echo
+}
+section "rate accuracy, UDP 1500 B (goal: average ±1 %; each 1 s window ±1 % up to 100 Mbit/s, ±3 % above)" '^TestRateLimit'
+section "rate accuracy, TCP at 1-5 Gbit/s (goal: ±3 %; pacer counter vs kernel HTB goodput)" '^TestBenchHighRate'
+section "burst conformance (goal: bytes <= bucket + rate·T + MTU and <= peak·T + MTU, every T)" '^TestBurst'
+section "unshaped forwarding (goal: >= 20 Gbit/s TCP, >= 150 kpps 1500 B UDP; peer kernel route)" '^TestBenchForward'
+section "CPU at 100 Mbit/s shaping (goal: <= 5 % of a core)" '^TestBenchCPU'
+section "highest class's delay with lower classes saturating (goal: p99 <= 1 ms)" '^TestStrictPriority'
+section "per-class queueing delay and isolation (goal: <= 20 ms, overload loses only its own)" '^TestIsolation'
+grep -E '^(--- FAIL|FAIL|panic)|_test.go:[0-9]+: .*want' "$log" | grep -v RESULT && echo "(assertion failures above are the scenario tests' own; numbers are printed regardless)"
+# QOSPLANE_BENCH_LOG=path keeps the full go test log.
+if [ -n "${QOSPLANE_BENCH_LOG:-}" ]; then cp "$log" "$QOSPLANE_BENCH_LOG"; fi
+exit $rc

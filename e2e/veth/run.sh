@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# e2e-veth: runs the software pacer's veth lab scenarios (rate limits, strict
+# priority, isolation, shape/borrow/discard with marking, bursts, TCP
+# fairness, attach mode and live swap) with the kernel's HTB/TBF measured in
+# the same run as the peer. Needs root (network namespaces, AF_PACKET) and
+# iperf3; without root it says so and exits 0 (the Go tests skip).
+#
+# Usage: e2e/veth/run.sh [extra go test flags, e.g. -run TestModes]
+# Result lines ("RESULT ...") are repeated at the end.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+export QOSPLANE_LAB_PREFIX="qpe2e$$"
+log="$(mktemp -t qosplane-e2e-veth.XXXXXX)"
+cleanup() {
+	# Namespaces of this run only (the tests delete theirs; this catches a
+	# killed run).
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${QOSPLANE_LAB_PREFIX}-" || true); do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -f "$log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$(id -u)" != 0 ]; then
+	echo "e2e-veth: skipped: needs root (network namespaces, AF_PACKET sockets)"
+	exit 0
+fi
+command -v iperf3 >/dev/null || echo "e2e-veth: iperf3 not found: the TCP scenarios will fail"
+
+start=$(date +%s)
+go test -p 1 -count=1 -v -timeout 20m ./fallback/datapath/ ./e2e/vethlab/ ./e2e/veth/ "$@" >"$log" 2>&1
+rc=$?
+grep -E '^(--- (PASS|FAIL|SKIP)|FAIL|ok|panic)|_test.go:[0-9]+: ' "$log" | grep -v 'RESULT' || true
+echo
+echo "== results ($(($(date +%s) - start)) s)"
+grep -o 'RESULT .*' "$log" || true
+if [ $rc -ne 0 ]; then
+	echo "e2e-veth: FAILED (go test exit $rc)"
+fi
+exit $rc
