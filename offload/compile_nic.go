@@ -131,9 +131,13 @@ func (cc *compiler) tcRates(tc *TC, g []*model.Class) {
 	if !cc.caps.MinRate {
 		minR = 0
 	}
-	limit := cc.caps.MaxTCRate
-	if limit == 0 || cc.tp.Capacity != 0 && cc.tp.Capacity < limit {
-		limit = cc.tp.Capacity
+	// The shaper may not exceed the device's per-TC limit, the policy's
+	// capacity or the probed link speed, whichever is known and lowest.
+	var limit model.Rate
+	for _, l := range []model.Rate{cc.caps.MaxTCRate, cc.tp.Capacity, cc.caps.LinkSpeed} {
+		if l != 0 && (limit == 0 || l < limit) {
+			limit = l
+		}
 	}
 	tc.MaxRate = cc.roundRate(tc.Index, "max", maxR, limit)
 	tc.MinRate = cc.roundRate(tc.Index, "min", minR, limit)
@@ -207,6 +211,12 @@ func (cc *compiler) nicRules() {
 		cc.notef("target lists representors but profile %s offloads nothing on them (not switchdev): no representor rules", c.Profile)
 	}
 	hwCount := make(map[string]int)
+	untagged := 0
+	defer func() {
+		if untagged > 0 {
+			cc.notef("%d flows match no VLAN: their PCP is not rewritten on the NIC (tc vlan modify needs the VLAN id; match a vlan to rewrite PCP)", untagged)
+		}
+	}()
 	for _, f := range cc.flows {
 		cp := &tp.Classes[cc.classIndex(f.Class)]
 		prec := precedence(&f.Match)
@@ -214,7 +224,10 @@ func (cc *compiler) nicRules() {
 		if f.Direction.HasEgress() {
 			r := Rule{ID: ruleID(f.Name, OnEgress, t.Interface), Flow: f.Name, Class: f.Class, Direction: OnEgress,
 				Device: t.Interface, Precedence: prec, Match: f.Match}
-			r.Actions = cc.egressActions(f, cp, true)
+			r.Actions = cc.egressActions(f, cp, f.Match.VLAN != 0)
+			if f.Match.VLAN == 0 {
+				untagged++
+			}
 			r.Where = cc.placeRule(OnEgress, fields, r.Actions, hwCount, t.Interface)
 			tp.Rules = append(tp.Rules, r)
 		}
@@ -247,8 +260,8 @@ func (cc *compiler) nicRules() {
 
 // egressActions are a transmitted packet's actions: the class's meter (for
 // discard and borrow), the flow's own policer, the skb priority that picks
-// the TC, and the conforming marks. withPCP adds the PCP rewrite, which only
-// acts on VLAN-tagged packets.
+// the TC, and the conforming marks. withPCP adds the PCP rewrite, which tc
+// can do only for flows that match a VLAN id (vlan modify needs it).
 func (cc *compiler) egressActions(f *model.Flow, cp *ClassPlan, withPCP bool) []Action {
 	var acts []Action
 	if cp.Rate != 0 && cp.NonConforming != model.Shape {

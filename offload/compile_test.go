@@ -136,6 +136,9 @@ func TestNICOneTCPerClass(t *testing.T) {
 	if !slices.ContainsFunc(r.Actions, func(a Action) bool { return a.Kind == SetPCP && a.PCP == 5 }) {
 		t.Errorf("g2-vlan lacks pcp 5: %+v", r.Actions)
 	}
+	if r := ruleByID(t, tp, "ctl/egress/eth0"); slices.ContainsFunc(r.Actions, func(a Action) bool { return a.Kind == SetPCP }) || !hasNote(tp, "2 flows match no VLAN") {
+		t.Errorf("untagged flow gets a PCP rewrite tc cannot do: %+v; notes %q", r.Actions, tp.Notes)
+	}
 	// Borrow class: meter that remarks and demotes.
 	cl := ruleByID(t, tp, "g1-in/egress/eth0")
 	_ = cl
@@ -276,6 +279,25 @@ targets:
 	}
 	if _, err := Compile(p, func(*model.Target) (*Capabilities, error) { return profile(t, "mlx5-nic"), nil }); err == nil {
 		t.Error("a switch target compiled with a NIC profile")
+	}
+}
+
+func TestTCRatesClampToProbedLink(t *testing.T) {
+	c := profile(t, "ice")
+	c.LinkSpeed = 1e9 // the policy says 25 Gbit/s; the link is 1 Gbit/s
+	p := parse(t, strings.Replace(nicPolicy, "capacity: 25Gbit", "capacity: 25Gbit", 1))
+	p.Classes[3].Rate, p.Classes[3].Peak = 500e6, 8e9 // cl: borrow up to 8 Gbit/s
+	p.Classes[2].Rate, p.Classes[2].Peak = 200e6, 3e9
+	p.Classes[1].Rate = 100e6
+	p.Classes[0].Rate = 100e6
+	tp := compileWith(t, p, c).Targets[0]
+	for _, tc := range tp.Queues.TCs {
+		if tc.MaxRate > 1e9 {
+			t.Errorf("tc %d max %v above the 1 Gbit/s link", tc.Index, tc.MaxRate)
+		}
+	}
+	if !hasNote(tp, "limit 1Gbit") {
+		t.Errorf("clamp not noted: %q", tp.Notes)
 	}
 }
 
