@@ -17,6 +17,7 @@ import (
 // valid, mounted where the agent reads it, and the container's arguments
 // parse as an agent command line.
 func TestDaemonSet(t *testing.T) {
+	hostOnly(t)
 	data, err := os.ReadFile("deploy/daemonset.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +87,7 @@ func TestDaemonSet(t *testing.T) {
 
 // TestSystemdUnit checks the unit's ExecStart parses as an agent command.
 func TestSystemdUnit(t *testing.T) {
+	hostOnly(t)
 	data, err := os.ReadFile("deploy/qosplane.service")
 	if err != nil {
 		t.Fatal(err)

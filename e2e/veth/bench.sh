@@ -46,7 +46,7 @@ QOSPLANE_BENCH=1 go test -p 1 -count=1 -v -timeout 30m \
 rc=$?
 section() { # title, RESULT pattern
 	echo "== $1"
-	grep -o 'RESULT .*' "$log" | grep -E "$2" | sed 's/^RESULT //' || echo "(no result)"
+	grep -o 'RESULT .*' "$log" | sed 's/^RESULT //' | grep -E "$2" || echo "(no result)"
 	echo
 }
 section "rate accuracy, UDP 1500 B (goal: average ±1 %; each 1 s window ±1 % up to 100 Mbit/s, ±3 % above)" '^TestRateLimit'

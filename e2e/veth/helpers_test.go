@@ -77,6 +77,8 @@ type result struct {
 	rep  *vethlab.PacerReport // pacer runs only
 	cpu  time.Duration        // pacer CPU during the send
 	d    time.Duration
+	// rxDrops are frames dropped at the lab receiver's socket.
+	rxDrops uint64
 }
 
 func (r *result) flow(i int) *vethlab.FlowResult {
@@ -112,7 +114,10 @@ func measure(t *testing.T, l *vethlab.Lab, flows []vethlab.Flow, d time.Duration
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	return &result{sent: sent, got: got, d: d}
+	if n := rc.Drops(); n > 0 {
+		t.Logf("the lab's receiver socket dropped %d frames (receiver behind, not the shaper)", n)
+	}
+	return &result{sent: sent, got: got, d: d, rxDrops: rc.Drops()}
 }
 
 // pacerRun measures flows through a pacer process running plan tp.

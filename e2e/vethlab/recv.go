@@ -53,6 +53,7 @@ type Receiver struct {
 	mu    sync.Mutex
 	flows map[uint16]*FlowResult
 	other atomic.Uint64
+	drops atomic.Uint64
 	err   error
 }
 
@@ -76,8 +77,16 @@ func (l *Lab) StartReceiver(record map[uint16]uint8) (*Receiver, error) {
 	return r, nil
 }
 
+// Drops is the number of frames the kernel dropped at the receiver's own
+// socket (it fell behind): loss the lab caused, not the shaper. Valid after
+// Stop; Reset clears it.
+func (r *Receiver) Drops() uint64 { return r.drops.Load() }
+
 // Reset forgets everything counted so far and sets the window origin.
 func (r *Receiver) Reset(start int64) {
+	// PACKET_STATISTICS resets on read: this read discards drops so far.
+	_, _ = unix.GetsockoptTpacketStats(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	r.drops.Store(0)
 	r.mu.Lock()
 	r.start = start
 	r.flows = make(map[uint16]*FlowResult)
@@ -89,6 +98,9 @@ func (r *Receiver) Reset(start int64) {
 func (r *Receiver) Stop() (map[uint16]*FlowResult, uint64, error) {
 	if r.stop.CompareAndSwap(false, true) {
 		r.wg.Wait()
+		if st, err := unix.GetsockoptTpacketStats(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+			r.drops.Add(uint64(st.Drops))
+		}
 		unix.Close(r.fd)
 	}
 	r.mu.Lock()

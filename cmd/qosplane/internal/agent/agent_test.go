@@ -39,14 +39,13 @@ func writePolicy(t *testing.T, path, rate string) {
 
 type harness struct {
 	t      *testing.T
-	f      *fakeFactory
 	a      *Agent
 	cancel context.CancelFunc
 	done   chan error
 	path   string
 }
 
-func start(t *testing.T, f *fakeFactory, path string, mod func(*Config)) *harness {
+func start(t *testing.T, f Factory, path string, mod func(*Config)) *harness {
 	t.Helper()
 	cfg := Config{PolicyPath: path, Factory: f, Interval: time.Hour, WatchInterval: 20 * time.Millisecond,
 		CountersInterval: 20 * time.Millisecond, TargetTimeout: 2 * time.Second, BackoffMin: 20 * time.Millisecond,
@@ -59,7 +58,7 @@ func start(t *testing.T, f *fakeFactory, path string, mod func(*Config)) *harnes
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, f: f, a: a, cancel: cancel, done: make(chan error, 1), path: path}
+	h := &harness{t: t, a: a, cancel: cancel, done: make(chan error, 1), path: path}
 	go func() { h.done <- a.Run(ctx) }()
 	t.Cleanup(func() { h.stop() })
 	return h
