@@ -9,7 +9,7 @@ FUZZTIME    ?= 20s
 BIN         := bin/qosplane
 
 # Fuzz targets run for FUZZTIME each by `make fuzz` (package:target).
-FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile
+FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./fallback:FuzzParseMark ./drivers/nic:FuzzParseDump
 
 # Debian packages the tests and the demo use.
 APT_PACKAGES := iproute2 iperf3 ethtool qemu-system-x86 busybox-static cpio kmod gcc make
