@@ -11,10 +11,11 @@ BIN         := bin/qosplane
 # Fuzz targets run for FUZZTIME each by `make fuzz` (package:target).
 FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./fallback:FuzzParseMark ./drivers/nic:FuzzParseDump
 
-# Debian packages the tests and the demo use.
-APT_PACKAGES := iproute2 iperf3 ethtool qemu-system-x86 busybox-static cpio kmod gcc make
+# Debian packages the demo needs, and those the tests need on top.
+DEMO_PACKAGES := iproute2 ethtool
+APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make
 
-.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi bench-pacer demo deps generate-oc clean
+.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi bench-pacer demo deps deps-demo generate-oc clean
 
 all: build
 
@@ -46,7 +47,7 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./model/... ./offload/...
 
-e2e: e2e-veth e2e-kernel e2e-gnmi
+e2e: e2e-veth e2e-kernel e2e-gnmi demo
 
 e2e-veth:
 	@if [ -x e2e/veth/run.sh ] || [ -f e2e/veth/run.sh ]; then bash e2e/veth/run.sh; \
@@ -67,20 +68,18 @@ bench-pacer:
 generate-oc:
 	bash drivers/gnmi/oc/generate.sh
 
-# demo runs the main job on the embedded default. Until the agent lands it
-# prints the plan of every example for every profile that fits it.
-demo: build
-	@for f in examples/*.yaml; do \
-	  for p in $$(./$(BIN) profiles | awk '{print $$1}'); do \
-	    kind=$$(./$(BIN) profiles | awk -v p=$$p '$$1==p {print $$2}'); \
-	    if grep -q 'kind: switch' $$f; then [ "$$kind" = switch ] || continue; else [ "$$kind" != switch ] || continue; fi; \
-	    echo "=== $$f with profile $$p"; ./$(BIN) plan $$f --caps $$p || exit 1; echo; \
-	  done; \
-	done
+# demo runs the main job on the embedded default: the veth lab (three network
+# namespaces) with `qosplane agent examples/lab.yaml` and its software pacer
+# between them, traffic of three classes through it, and per class the
+# configured and achieved rate and the DSCP/PCP seen at the receiver. Root.
+demo: deps-demo build
+	$(GO) run ./e2e/demo -qosplane $(BIN) -policy examples/lab.yaml
 
 # deps installs the Debian packages the labs need when any is missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+deps: PKGS = $(APT_PACKAGES)
+deps-demo: PKGS = $(DEMO_PACKAGES)
+deps deps-demo:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "deps: missing Debian packages:$$missing (run as root to install them)"; exit 1; fi; \
 	  echo "deps: installing$$missing"; \

@@ -196,3 +196,15 @@ func (s *Size) UnmarshalText(b []byte) error {
 	*s = v
 	return err
 }
+
+// Approx formats r for display with four significant digits, e.g.
+// "19.99Mbit"; unlike String it is not exact.
+func (r Rate) Approx() string {
+	v := float64(r)
+	for _, u := range []unitName{{1e12, "Tbit"}, {1e9, "Gbit"}, {1e6, "Mbit"}, {1e3, "kbit"}} {
+		if v >= float64(u.mult) {
+			return strconv.FormatFloat(v/float64(u.mult), 'g', 4, 64) + u.name
+		}
+	}
+	return strconv.FormatUint(uint64(r), 10) + "bit"
+}

@@ -101,3 +101,11 @@ func FuzzParseRate(f *testing.F) {
 		}
 	})
 }
+
+func TestRateApprox(t *testing.T) {
+	for r, want := range map[Rate]string{19_991_811: "19.99Mbit", 70_190_491: "70.19Mbit", 1e9: "1Gbit", 999: "999bit", 2_500_000_000: "2.5Gbit"} {
+		if got := r.Approx(); got != want {
+			t.Errorf("%d.Approx() = %q, want %q", uint64(r), got, want)
+		}
+	}
+}

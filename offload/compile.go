@@ -189,7 +189,11 @@ func (cc *compiler) compilePacer(reason string) {
 	if tp.Capacity == 0 {
 		cc.notef("no capacity given or probed: the pacer enforces class rates but no port rate")
 	}
-	cc.notef("software fallback: %s; qosplane's pacer shapes, schedules and marks %s's egress", reason, t.Interface)
+	if t.Fallback.Mode == "bridge" {
+		cc.notef("software fallback: %s; qosplane's pacer shapes, schedules and marks frames from %s to %s", reason, t.Interface, t.Fallback.Peer)
+	} else {
+		cc.notef("software fallback: %s; qosplane's pacer shapes, schedules and marks %s's egress", reason, t.Interface)
+	}
 	for _, c := range cc.classes {
 		cp := cc.classPlan(c)
 		cp.SkbPriority = uint32(c.Priority)

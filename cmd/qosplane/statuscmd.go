@@ -103,5 +103,5 @@ func rateText(r model.Rate) string {
 	if r == 0 {
 		return "-"
 	}
-	return r.String()
+	return r.Approx()
 }

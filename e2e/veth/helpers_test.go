@@ -3,6 +3,7 @@ package veth
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,9 @@ func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Realtime = true // timing scenarios; the saturation benchmarks turn it off
+	// Timing scenarios run the lab's threads realtime (the saturation
+	// benchmarks turn it off); QOSPLANE_LAB_NORT=1 turns it off everywhere.
+	l.Realtime = os.Getenv("QOSPLANE_LAB_NORT") != "1"
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("lab close: %v", err)
@@ -123,7 +126,7 @@ func measure(t *testing.T, l *vethlab.Lab, flows []vethlab.Flow, d time.Duration
 // pacerRun measures flows through a pacer process running plan tp.
 func pacerRun(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
 	t.Helper()
-	p, err := l.StartPacer(context.Background(), tp, vethlab.PacerConfig{Realtime: true})
+	p, err := l.StartPacer(context.Background(), tp, vethlab.PacerConfig{Realtime: l.Realtime})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,10 @@
 # iperf3; without root it says so and exits 0 (the Go tests skip).
 #
 # Usage: e2e/veth/run.sh [extra go test flags, e.g. -run TestModes]
-# Result lines ("RESULT ...") are repeated at the end.
+# Result lines ("RESULT ...") are repeated at the end. The lab's threads and
+# the pacer run SCHED_FIFO (stable timing when other work shares the two
+# cores); QOSPLANE_LAB_NORT=1 runs them as normal threads. Timing scenarios
+# retry up to 3 times and log every attempt. Takes about 2.5-4 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -11,6 +11,15 @@
 // The lab needs root. Namespace names are unique per run and everything is
 // deleted by Close, which tests register with t.Cleanup.
 //
+// The traffic generator (Lab.Send) writes crafted Ethernet/IPv4/UDP frames
+// with an AF_PACKET socket in app; the receiver (Lab.StartReceiver) counts
+// them at peer0 with kernel timestamps and PACKET_AUXDATA (VLAN PCP), per
+// flow and 1 s window. The pacer runs as a separate process (StartPacer
+// re-executes the current binary, which must call RoleMain first), so its
+// CPU time can be measured. With Lab.Realtime the generator and receiver
+// threads run SCHED_FIFO, which keeps timing measurements stable on a
+// machine busy with other work.
+//
 // Units: rates in bit/s, sizes in bytes (L2 frame, no FCS, VLAN tag
 // included), times in ns.
 package vethlab
