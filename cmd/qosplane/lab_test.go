@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/qosplane/qosplane/e2e/kernellab/labtest"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 )
 
@@ -16,12 +16,7 @@ import (
 // test NIC: plan probes the device for its profile, apply installs, apply
 // again does nothing, the agent serves status, remove gives the device back.
 func TestLabCLIOnNIC(t *testing.T) {
-	if _, err := net.InterfaceByName("qtn0"); err != nil || !qtnstate.Available() {
-		if os.Getenv("QOSPLANE_KERNEL_LAB") == "1" {
-			t.Fatalf("kernel lab: test NIC qtn0 missing: %v", err)
-		}
-		t.Skip("needs the kernel lab's test NIC qtn0 (run: bash e2e/kernellab/run.sh ./cmd/qosplane)")
-	}
+	labtest.NeedNICs(t, "qtn0")
 	dir := t.TempDir()
 	policy := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policy, []byte(`

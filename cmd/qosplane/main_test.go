@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/e2e/kernellab/labtest"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -23,13 +23,10 @@ func runCLIContext(ctx context.Context, args ...string) (code int, stdout, stder
 }
 
 // hostOnly skips, inside the kernel lab VM, a test that reads the source
-// tree (examples, testdata, deploy files): the VM has none of it, and the
-// test runs on the host in make unit.
+// tree (examples, testdata, deploy files); it runs on the host.
 func hostOnly(t *testing.T) {
 	t.Helper()
-	if os.Getenv("QOSPLANE_KERNEL_LAB") == "1" {
-		t.Skip("host-only: reads the source tree, which the lab VM does not have; runs in make unit")
-	}
+	labtest.HostOnly(t)
 }
 
 func TestExitCodes(t *testing.T) {

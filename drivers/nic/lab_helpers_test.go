@@ -2,71 +2,28 @@ package nic
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/e2e/kernellab/labtest"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 	"github.com/qosplane/qosplane/offload"
 )
 
-// inLab reports whether the test runs inside the kernel lab VM, where every
-// feature the lab provides must exist (a missing one fails the test).
-func inLab() bool { return os.Getenv("QOSPLANE_KERNEL_LAB") == "1" }
-
-// needIface skips (outside the lab) or fails (inside) when the kernel
-// lab's test NIC ifname, root, or iproute2's tc is missing.
+// The lab checks are shared with the other lab tests (package labtest).
 func needIface(t *testing.T, ifname string) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if inLab() {
-			t.Fatalf("kernel lab: "+format, args...)
-		}
-		t.Skipf("needs the kernel lab (run: bash e2e/kernellab/run.sh ./drivers/nic): "+format, args...)
-	}
-	if os.Geteuid() != 0 {
-		missing("not root")
-	}
-	if _, err := net.InterfaceByName(ifname); err != nil {
-		missing("interface %s (qostestnic module): %v", ifname, err)
-	}
-	if !qtnstate.Available() {
-		missing("qostestnic debugfs state at %s", qtnstate.DebugfsRoot)
-	}
-	if tcPath() == "" {
-		missing("iproute2 tc")
-	}
+	labtest.NeedNICs(t, ifname)
 }
 
-func tcPath() string {
-	for _, p := range []string{"/usr/sbin/tc", "/sbin/tc"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return ""
-}
+func tcPath() string { return labtest.TCPath() }
 
-// tcJSON runs iproute2's `tc -j args...` and decodes its output.
 func tcJSON(t *testing.T, args ...string) []map[string]any {
 	t.Helper()
-	out, err := exec.Command(tcPath(), append([]string{"-j"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("tc -j %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	var v []map[string]any
-	if len(strings.TrimSpace(string(out))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("tc -j %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return v
+	return labtest.TCJSON(t, args...)
 }
 
 func tcRun(t *testing.T, args ...string) string {

@@ -6,77 +6,40 @@ package kernel
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/qosplane/qosplane/drivers/nic"
+	"github.com/qosplane/qosplane/e2e/kernellab/labtest"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
 
-func inLab() bool { return os.Getenv("QOSPLANE_KERNEL_LAB") == "1" }
-
-// need skips outside the kernel lab and fails inside it, where everything
-// the lab provides must exist.
+// The lab checks are shared with the other lab tests (package labtest).
 func need(t *testing.T, ok bool, format string, args ...any) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if inLab() {
-		t.Fatalf("kernel lab: "+format, args...)
-	}
-	t.Skipf("needs the kernel lab (bash e2e/kernellab/run.sh ./e2e/kernel): "+format, args...)
+	labtest.Need(t, ok, format, args...)
 }
 
 func needIface(t *testing.T, names ...string) {
 	t.Helper()
-	need(t, os.Geteuid() == 0, "root")
-	for _, n := range names {
-		_, err := net.InterfaceByName(n)
-		need(t, err == nil, "interface %s (qostestnic): %v", n, err)
-	}
-	need(t, qtnstate.Available(), "qostestnic debugfs")
-	need(t, tcPath() != "", "iproute2 tc")
+	labtest.NeedNICs(t, names...)
 }
 
-func tcPath() string {
-	for _, p := range []string{"/usr/sbin/tc", "/sbin/tc"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return ""
-}
+func tcPath() string { return labtest.TCPath() }
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return labtest.Run(t, name, args...)
 }
 
 func tcJSON(t *testing.T, args ...string) []map[string]any {
 	t.Helper()
-	out := run(t, tcPath(), append([]string{"-j"}, args...)...)
-	var v []map[string]any
-	if strings.TrimSpace(out) == "" {
-		return nil
-	}
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("tc -j %v: %v\n%s", args, err, out)
-	}
-	return v
+	return labtest.TCJSON(t, args...)
 }
 
 // filters returns the filter entries (with options) at dev's hook.

@@ -3,13 +3,13 @@ package agent
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/qosplane/qosplane/drivers/nic"
+	"github.com/qosplane/qosplane/e2e/kernellab/labtest"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -43,22 +43,6 @@ func (f *nicFactory) last() *nic.Driver {
 	return f.opened[len(f.opened)-1]
 }
 
-// needLabNIC skips outside the kernel lab and fails inside it when the test
-// NIC is missing.
-func needLabNIC(t *testing.T, ifname string) {
-	t.Helper()
-	lab := os.Getenv("QOSPLANE_KERNEL_LAB") == "1"
-	_, err := net.InterfaceByName(ifname)
-	switch {
-	case err == nil && qtnstate.Available():
-		return
-	case lab:
-		t.Fatalf("kernel lab: the test NIC %s is missing: %v", ifname, err)
-	default:
-		t.Skipf("needs the kernel lab's test NIC %s (run: bash e2e/kernellab/run.sh ./cmd/qosplane/internal/agent)", ifname)
-	}
-}
-
 const labPolicy = `
 name: agentlab
 classes:
@@ -77,7 +61,7 @@ targets:
 // with zero netlink writes, SIGTERM leaves the state by default, and
 // --on-exit remove restores the device.
 func TestLabAgentOnRealNIC(t *testing.T) {
-	needLabNIC(t, "qtn0")
+	labtest.NeedNICs(t, "qtn0")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(path, []byte(labPolicy), 0o644); err != nil {
