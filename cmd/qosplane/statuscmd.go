@@ -71,7 +71,11 @@ func writeStatus(w io.Writer, st *agent.Status, rules bool) {
 		case t.LastSuccess.IsZero():
 			state = "pending"
 		}
-		fmt.Fprintf(w, "\ntarget %s (%s, profile %s): %s\n", t.Name, t.Kind, t.Profile, state)
+		profile := t.Profile
+		if profile == "" {
+			profile = "not probed yet"
+		}
+		fmt.Fprintf(w, "\ntarget %s (%s, profile %s): %s\n", t.Name, t.Kind, profile, state)
 		if t.Pacer != "" {
 			fmt.Fprintf(w, "  software pacer: %s\n", t.Pacer)
 		}
