@@ -234,3 +234,15 @@ func FuzzParse(f *testing.F) {
 		_ = p.Order()
 	})
 }
+
+func TestPolicyNameCannotBreakOwnership(t *testing.T) {
+	for _, name := range []string{"a--b", "a-", "x--"} {
+		_, err := Parse("n.yaml", []byte("name: "+name+"\nclasses: [{name: c}]\n"))
+		if err == nil || !strings.Contains(err.Error(), `may not contain "--" or end in "-"`) {
+			t.Errorf("policy name %q: %v", name, err)
+		}
+	}
+	if _, err := Parse("n.yaml", []byte("name: a-b.c_d\nclasses: [{name: c}]\n")); err != nil {
+		t.Errorf("a-b.c_d refused: %v", err)
+	}
+}

@@ -23,6 +23,11 @@ func checkName(r *reporter, path, name string) {
 
 func validate(p *Policy, r *reporter) {
 	checkName(r, "name", p.Name)
+	// "qosplane-<name>" owns "<owner>--<class>" on switches: a "--" or a
+	// trailing "-" would let one policy's prefix match another's names.
+	if strings.Contains(p.Name, "--") || strings.HasSuffix(p.Name, "-") {
+		r.errorf("name", "%q may not contain \"--\" or end in \"-\" (qosplane joins it to class names with \"--\")", p.Name)
+	}
 	if len(p.Classes) == 0 {
 		r.errorf("classes", "a policy needs at least one class")
 	}

@@ -29,7 +29,7 @@ func (cc *compiler) compileSwitch() {
 	}
 	for _, cl := range cc.classes {
 		cp := cc.classPlan(cl)
-		cp.Queue = tp.Owner + "-" + cl.Name
+		cp.Queue = tp.Owner + "--" + cl.Name
 		if id := queueID[cl.Name]; id < sc.Queues {
 			if sc.QueueID {
 				cp.QueueID = uint8(id)
@@ -119,7 +119,7 @@ func (cc *compiler) switchRules(f *model.Flow) {
 		cc.notef("flow %s: %s cannot set 802.1p; remark %d is not applied", f.Name, prof, pcp)
 	}
 	for _, fam := range fams {
-		dev := fmt.Sprintf("%s-ipv%d", tp.Owner, fam)
+		dev := fmt.Sprintf("%s--ipv%d", tp.Owner, fam)
 		r := Rule{ID: ruleID(f.Name, OnClassifier, dev), Flow: f.Name, Class: f.Class, Direction: OnClassifier,
 			Device: dev, Precedence: precedence(m), Match: *m, Actions: slices.Clone(acts), Where: Where{Placement: Hardware}}
 		if len(unsupported) > 0 {

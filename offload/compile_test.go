@@ -240,23 +240,23 @@ targets:
 `
 	p := parse(t, src)
 	oc := compileWith(t, p, profile(t, "openconfig-switch")).Targets[0]
-	if got := ruleIDs(oc); !slices.Contains(got, "ef/classifier/qosplane-sw-ipv4") || !slices.Contains(got, "ef/classifier/qosplane-sw-ipv6") ||
-		!slices.Contains(got, "web/classifier/qosplane-sw-ipv4") || slices.Contains(got, "web/classifier/qosplane-sw-ipv6") {
+	if got := ruleIDs(oc); !slices.Contains(got, "ef/classifier/qosplane-sw--ipv4") || !slices.Contains(got, "ef/classifier/qosplane-sw--ipv6") ||
+		!slices.Contains(got, "web/classifier/qosplane-sw--ipv4") || slices.Contains(got, "web/classifier/qosplane-sw--ipv6") {
 		t.Errorf("classifier rules per family: %v", got)
 	}
-	if r := ruleByID(t, oc, "tenant/classifier/qosplane-sw-ipv4"); r.Where.Placement != Unsupported || !strings.Contains(r.Where.Reason, "no VLAN condition") {
+	if r := ruleByID(t, oc, "tenant/classifier/qosplane-sw--ipv4"); r.Where.Placement != Unsupported || !strings.Contains(r.Where.Reason, "no VLAN condition") {
 		t.Errorf("VLAN match on a switch: %v", r.Where)
 	}
 	for _, c := range oc.Classes {
-		if c.Name == "v" && (c.Scheduler != "two-rate-three-color" || c.QueueID != 2 || c.Queue != "qosplane-sw-v") {
+		if c.Name == "v" && (c.Scheduler != "two-rate-three-color" || c.QueueID != 2 || c.Queue != "qosplane-sw--v") {
 			t.Errorf("class v: %+v", c)
 		}
 	}
 	arista := compileWith(t, p, profile(t, "arista")).Targets[0]
-	if r := ruleByID(t, arista, "web/classifier/qosplane-sw-ipv4"); r.Where.Placement != Unsupported || !strings.Contains(r.Where.Reason, "arista cannot classify on dst") {
+	if r := ruleByID(t, arista, "web/classifier/qosplane-sw--ipv4"); r.Where.Placement != Unsupported || !strings.Contains(r.Where.Reason, "arista cannot classify on dst") {
 		t.Errorf("arista 5-tuple: %v", r.Where)
 	}
-	if r := ruleByID(t, arista, "ef/classifier/qosplane-sw-ipv4"); r.Where.Placement != Hardware || len(r.Actions) != 1 {
+	if r := ruleByID(t, arista, "ef/classifier/qosplane-sw--ipv4"); r.Where.Placement != Hardware || len(r.Actions) != 1 {
 		t.Errorf("arista dscp term: %+v", r)
 	}
 	if !hasNote(arista, "flow rem: arista cannot remark DSCP") {
@@ -268,7 +268,7 @@ targets:
 			t.Errorf("srlinux policer: %v", c.Where)
 		}
 	}
-	if r := ruleByID(t, srl, "ef/classifier/qosplane-sw-ipv4"); r.Where.Placement != Unsupported {
+	if r := ruleByID(t, srl, "ef/classifier/qosplane-sw--ipv4"); r.Where.Placement != Unsupported {
 		t.Errorf("flow of a class whose rate cannot be enforced: %v", r.Where)
 	}
 	jun := compileWith(t, p, profile(t, "juniper")).Targets[0]

@@ -49,7 +49,9 @@ type TargetPlan struct {
 	Target string           `json:"target"`
 	Kind   model.TargetKind `json:"kind"`
 	// Owner prefixes every name qosplane installs on the target
-	// ("qosplane-<policy>"); drivers touch nothing without it.
+	// ("qosplane-<policy>", joined to class and classifier names with
+	// "--", which policy names cannot contain); drivers touch nothing
+	// without it.
 	Owner   string `json:"owner"`
 	Profile string `json:"profile"`
 	Device  Device `json:"device"`
@@ -173,7 +175,8 @@ type Rule struct {
 	Flow  string `json:"flow"`
 	Class string `json:"class"`
 	// Direction and Device say where the rule is installed (Device is an
-	// interface, a representor, or a switch classifier name).
+	// interface, a representor, or a switch classifier name,
+	// "<owner>--ipv4" or "<owner>--ipv6").
 	Direction RuleDirection `json:"direction"`
 	Device    string        `json:"device"`
 	// Precedence orders evaluation, lower first. It derives from the

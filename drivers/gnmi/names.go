@@ -7,20 +7,26 @@ import (
 	"github.com/qosplane/qosplane/offload"
 )
 
+// sep joins an owner and the name of a class or classifier. Policy names
+// may not contain it nor end in "-" (package model), so one owner's prefix
+// never matches another owner's names ("qosplane-a--" is not a prefix of
+// "qosplane-a-b--voice").
+const sep = "--"
+
 // owned reports whether name belongs to owner: it is owner itself or
-// starts with owner + "-".
+// starts with owner + sep.
 func owned(owner, name string) bool {
-	return name == owner || strings.HasPrefix(name, owner+"-")
+	return name == owner || strings.HasPrefix(name, owner+sep)
 }
 
 // policyName is the scheduler policy qosplane installs for a plan.
 func policyName(tp *offload.TargetPlan) string { return tp.Owner }
 
 // groupName is the forwarding group of a class.
-func groupName(tp *offload.TargetPlan, class string) string { return tp.Owner + "-" + class }
+func groupName(tp *offload.TargetPlan, class string) string { return tp.Owner + sep + class }
 
 // queueName is the output queue of a class: the plan's Queue when it
-// carries the owner prefix, else "<owner>-<Queue or class name>".
+// carries the owner prefix, else "<owner>--<Queue or class name>".
 func queueName(tp *offload.TargetPlan, c *offload.ClassPlan) string {
 	q := c.Queue
 	if q == "" {
@@ -29,7 +35,7 @@ func queueName(tp *offload.TargetPlan, c *offload.ClassPlan) string {
 	if owned(tp.Owner, q) {
 		return q
 	}
-	return tp.Owner + "-" + q
+	return tp.Owner + sep + q
 }
 
 // termID is the id of a rule's term. openconfig terms are keyed, not

@@ -20,10 +20,10 @@ func TestBuildTreeLab(t *testing.T) {
 	if got := len(q.Queue); got != 4 {
 		t.Errorf("queues = %d, want 4 (the unsupported class is skipped)", got)
 	}
-	if got := v(q.Queue["qosplane-lab-voice"].QueueId); got != 5 {
+	if got := v(q.Queue["qosplane-lab--voice"].QueueId); got != 5 {
 		t.Errorf("voice queue-id = %d, want 5", got)
 	}
-	if got := v(q.ForwardingGroup["qosplane-lab-video"].OutputQueue); got != "qosplane-lab-video" {
+	if got := v(q.ForwardingGroup["qosplane-lab--video"].OutputQueue); got != "qosplane-lab--video" {
 		t.Errorf("video output-queue = %q", got)
 	}
 	pol := q.SchedulerPolicy["qosplane-lab"]
@@ -36,7 +36,7 @@ func TestBuildTreeLab(t *testing.T) {
 		t.Fatalf("schedulers = %d, want 4", got)
 	}
 	s0 := pol.Scheduler[0]
-	if s0.Priority != oc.OpenconfigQos_Scheduler_Priority_STRICT || s0.Input["qosplane-lab-voice"] == nil {
+	if s0.Priority != oc.OpenconfigQos_Scheduler_Priority_STRICT || s0.Input["qosplane-lab--voice"] == nil {
 		t.Errorf("scheduler 0 = %+v, want strict voice", s0)
 	}
 	if v(s0.OneRateTwoColor.Cir) != 10_000_000 || v(s0.OneRateTwoColor.Bc) != 12_500 || s0.OneRateTwoColor.QueuingBehavior != oc.OpenconfigQos_QueueBehavior_SHAPE {
@@ -52,14 +52,14 @@ func TestBuildTreeLab(t *testing.T) {
 			t.Errorf("scheduler %d of a shared level is strict", seq)
 		}
 	}
-	if w := v(pol.Scheduler[2].Input["qosplane-lab-bulk"].Weight); w != 3 {
+	if w := v(pol.Scheduler[2].Input["qosplane-lab--bulk"].Weight); w != 3 {
 		t.Errorf("bulk weight = %d, want 3", w)
 	}
 	if !v(pol.Scheduler[3].OneRateTwoColor.ExceedAction.Drop) {
 		t.Errorf("scavenger policer does not drop")
 	}
 
-	v4 := q.Classifier["qosplane-lab-ipv4"]
+	v4 := q.Classifier["qosplane-lab--ipv4"]
 	if v4 == nil || v4.Type != oc.OpenconfigQos_Qos_Classifier_Type_IPV4 || len(v4.Term) != 3 {
 		t.Fatalf("ipv4 classifier = %+v", v4)
 	}
@@ -71,17 +71,17 @@ func TestBuildTreeLab(t *testing.T) {
 		t.Errorf("cams dst = %q", got)
 	}
 	sip := v4.Term["00010-sip"]
-	if v(sip.Actions.TargetGroup) != "qosplane-lab-voice" || v(sip.Actions.Remark.SetDscp) != 46 || v(sip.Actions.Remark.SetDot1P) != 5 {
+	if v(sip.Actions.TargetGroup) != "qosplane-lab--voice" || v(sip.Actions.Remark.SetDscp) != 46 || v(sip.Actions.Remark.SetDot1P) != 5 {
 		t.Errorf("sip actions = %+v", sip.Actions)
 	}
 	if got := v(v4.Term["00030-ef"].Conditions.Ipv4.Dscp); got != 46 {
 		t.Errorf("ef dscp = %d", got)
 	}
-	if v(q.Classifier["qosplane-lab-ipv6"].Term["00040-backup6"].Conditions.Ipv6.SourceAddress) != "2001:db8::/32" {
+	if v(q.Classifier["qosplane-lab--ipv6"].Term["00040-backup6"].Conditions.Ipv6.SourceAddress) != "2001:db8::/32" {
 		t.Errorf("ipv6 term wrong")
 	}
 	eth := q.Interface["Ethernet1"]
-	if v(eth.Input.Classifier[oc.OpenconfigQos_Input_Classifier_Type_IPV6].Name) != "qosplane-lab-ipv6" ||
+	if v(eth.Input.Classifier[oc.OpenconfigQos_Input_Classifier_Type_IPV6].Name) != "qosplane-lab--ipv6" ||
 		v(eth.Output.SchedulerPolicy.Name) != "qosplane-lab" || len(eth.Output.Queue) != 4 {
 		t.Errorf("Ethernet1 bindings = %+v", eth)
 	}
@@ -109,7 +109,7 @@ func TestProfilesShapeTheTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tr.Root.Qos.Classifier["qosplane-lab-ipv4"].Term["00030-ef"].Conditions.Ipv4.DscpSet; len(got) != 1 || got[0] != 46 {
+	if got := tr.Root.Qos.Classifier["qosplane-lab--ipv4"].Term["00030-ef"].Conditions.Ipv4.DscpSet; len(got) != 1 || got[0] != 46 {
 		t.Errorf("srlinux dscp-set = %v", got)
 	}
 	// arista: DSCP-only, no queue-id.
@@ -124,7 +124,7 @@ func TestProfilesShapeTheTree(t *testing.T) {
 	if err != nil {
 		t.Fatalf("arista DSCP-only plan: %v", err)
 	}
-	if q := tr.Root.Qos.Queue["qosplane-lab-voice"]; q == nil || q.QueueId != nil {
+	if q := tr.Root.Qos.Queue["qosplane-lab--voice"]; q == nil || q.QueueId != nil {
 		t.Errorf("arista queue = %+v, want no queue-id", q)
 	}
 	// juniper: weight bound.
@@ -219,10 +219,10 @@ func TestCounterValue(t *testing.T) {
 func TestLeafrefsAgreeWithYgot(t *testing.T) {
 	breakers := map[string]func(*oc.Qos){
 		"intact":       func(*oc.Qos) {},
-		"target-group": func(q *oc.Qos) { delete(q.ForwardingGroup, "qosplane-lab-video") },
-		"output-queue": func(q *oc.Qos) { q.ForwardingGroup["qosplane-lab-bulk"].OutputQueue = ygot.String("nope") },
+		"target-group": func(q *oc.Qos) { delete(q.ForwardingGroup, "qosplane-lab--video") },
+		"output-queue": func(q *oc.Qos) { q.ForwardingGroup["qosplane-lab--bulk"].OutputQueue = ygot.String("nope") },
 		"sched input": func(q *oc.Qos) {
-			q.SchedulerPolicy["qosplane-lab"].Scheduler[0].Input["qosplane-lab-voice"].Queue = ygot.String("nope")
+			q.SchedulerPolicy["qosplane-lab"].Scheduler[0].Input["qosplane-lab--voice"].Queue = ygot.String("nope")
 		},
 		"if classifier": func(q *oc.Qos) {
 			q.Interface["Ethernet1"].Input.Classifier[oc.OpenconfigQos_Input_Classifier_Type_IPV4].Name = ygot.String("nope")

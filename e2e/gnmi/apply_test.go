@@ -41,16 +41,16 @@ func TestApplyAccepted(t *testing.T) {
 	}
 	got := dump(t, tg.client(t))
 	for _, want := range []string{
-		"/qos/classifiers/classifier[name=qosplane-lab-ipv4]/terms/term[id=00020-cams]/conditions/transport/config/destination-port",
+		"/qos/classifiers/classifier[name=qosplane-lab--ipv4]/terms/term[id=00020-cams]/conditions/transport/config/destination-port",
 		"/qos/scheduler-policies/scheduler-policy[name=qosplane-lab]/schedulers/scheduler[sequence=1]/two-rate-three-color/config/pir",
 		"/qos/interfaces/interface[interface-id=Ethernet2]/output/scheduler-policy/config/name",
-		"/qos/queues/queue[name=qosplane-lab-voice]/config/queue-id",
+		"/qos/queues/queue[name=qosplane-lab--voice]/config/queue-id",
 	} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("read back lacks %s", want)
 		}
 	}
-	if v := got["/qos/classifiers/classifier[name=qosplane-lab-ipv4]/terms/term[id=00020-cams]/conditions/transport/config/destination-port"]; !strings.Contains(v, "8000..8100") {
+	if v := got["/qos/classifiers/classifier[name=qosplane-lab--ipv4]/terms/term[id=00020-cams]/conditions/transport/config/destination-port"]; !strings.Contains(v, "8000..8100") {
 		t.Errorf("port range reads back as %s", v)
 	}
 	t.Logf("target holds %d config leaves under /qos after apply", len(got))

@@ -71,7 +71,7 @@ func TestCLIAgainstSwitch(t *testing.T) {
 	if tg.sets.Load() != 1 || !strings.Contains(out, "target leaf (switch, profile openconfig-switch): ok") {
 		t.Fatalf("apply: %d Sets\n%s", tg.sets.Load(), out)
 	}
-	if n := countWith(dump(t, c), "qosplane-cli-ipv4"); n == 0 {
+	if n := countWith(dump(t, c), "qosplane-cli--ipv4"); n == 0 {
 		t.Fatal("the classifier is not on the switch")
 	}
 	out = run("apply", policy, "--socket", sock)
@@ -111,7 +111,7 @@ func TestCLIAgainstSwitch(t *testing.T) {
 	// puts it back.
 	termID := ""
 	for p := range dump(t, c) {
-		if i := strings.Index(p, "term[id="); i >= 0 && strings.Contains(p, "qosplane-cli-ipv4") && strings.Contains(p, "https") {
+		if i := strings.Index(p, "term[id="); i >= 0 && strings.Contains(p, "qosplane-cli--ipv4") && strings.Contains(p, "https") {
 			termID = strings.TrimSuffix(strings.SplitN(p[i+len("term[id="):], "]", 2)[0], "]")
 		}
 	}
@@ -119,7 +119,7 @@ func TestCLIAgainstSwitch(t *testing.T) {
 		t.Fatal("no https term on the switch")
 	}
 	termPath := &gpb.Path{Origin: "openconfig", Elem: []*gpb.PathElem{{Name: "qos"}, {Name: "classifiers"},
-		{Name: "classifier", Key: map[string]string{"name": "qosplane-cli-ipv4"}}, {Name: "terms"}, {Name: "term", Key: map[string]string{"id": termID}}}}
+		{Name: "classifier", Key: map[string]string{"name": "qosplane-cli--ipv4"}}, {Name: "terms"}, {Name: "term", Key: map[string]string{"id": termID}}}}
 	if _, err := c.Set(context.Background(), &gpb.SetRequest{Delete: []*gpb.Path{termPath}}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCLIAgainstSwitch(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if out := run("status", "--socket", sock, "--rules"); !strings.Contains(out, "https/classifier/qosplane-cli-ipv4") {
+	if out := run("status", "--socket", sock, "--rules"); !strings.Contains(out, "https/classifier/qosplane-cli--ipv4") {
 		t.Errorf("status table:\n%s", out)
 	}
 

@@ -45,11 +45,11 @@ func TestCounters(t *testing.T) {
 		sched("Ethernet1", "1", "exceeding-pkts", 60),
 		sched("Ethernet2", "1", "violating-pkts", 40),
 		sched("Ethernet2", "1", "violating-octets", 60_000),
-		queue("Ethernet1", "qosplane-lab-voice", "transmit-pkts", 1000),
-		queue("Ethernet2", "qosplane-lab-voice", "transmit-pkts", 234),
-		queue("Ethernet1", "qosplane-lab-voice", "transmit-octets", 1_500_000),
-		queue("Ethernet1", "qosplane-lab-scavenger", "dropped-pkts", 77),
-		queue("Ethernet2", "qosplane-lab-scavenger", "dropped-octets", 9000),
+		queue("Ethernet1", "qosplane-lab--voice", "transmit-pkts", 1000),
+		queue("Ethernet2", "qosplane-lab--voice", "transmit-pkts", 234),
+		queue("Ethernet1", "qosplane-lab--voice", "transmit-octets", 1_500_000),
+		queue("Ethernet1", "qosplane-lab--scavenger", "dropped-pkts", 77),
+		queue("Ethernet2", "qosplane-lab--scavenger", "dropped-octets", 9000),
 		term("Ethernet1", "IPV4", "00010-sip", "matched-packets", 555),
 		term("Ethernet2", "IPV4", "00010-sip", "matched-packets", 5),
 		term("Ethernet1", "IPV6", "00040-backup6", "matched-octets", 4242),
@@ -69,11 +69,11 @@ func TestCounters(t *testing.T) {
 	if v := got.Classes["video"]; v.ConformingPackets != 900 || v.NonConformingPackets != 100 || v.NonConformingBytes != 60_000 {
 		t.Errorf("video meter = %+v, want 900 conforming, 100 non-conforming packets, 60000 bytes", v)
 	}
-	sip := got.Rules["sip/classifier/qosplane-lab-ipv4"]
+	sip := got.Rules["sip/classifier/qosplane-lab--ipv4"]
 	if sip.Packets != 560 || sip.HardwarePackets != 560 {
 		t.Errorf("sip rule = %+v, want 560 packets", sip)
 	}
-	if b := got.Rules["backup6/classifier/qosplane-lab-ipv6"].Bytes; b != 4242 {
+	if b := got.Rules["backup6/classifier/qosplane-lab--ipv6"].Bytes; b != 4242 {
 		t.Errorf("backup6 bytes = %d, want 4242", b)
 	}
 	// State injection is not configuration: a sync still sends nothing.

@@ -51,13 +51,13 @@ func TestInvalidRefused(t *testing.T) {
 
 	// A dangling leafref, sent as a raw SetRequest (the driver would not
 	// build it) together with a valid change: all or nothing.
-	cl := &oc.Qos_Classifier{Name: ygot.String("qosplane-lab-ipv4"), Type: oc.OpenconfigQos_Qos_Classifier_Type_IPV4}
+	cl := &oc.Qos_Classifier{Name: ygot.String("qosplane-lab--ipv4"), Type: oc.OpenconfigQos_Qos_Classifier_Type_IPV4}
 	term, _ := cl.NewTerm("00001-bad")
-	term.GetOrCreateActions().TargetGroup = ygot.String("qosplane-lab-missing")
-	q := &oc.Qos_Queue{Name: ygot.String("qosplane-lab-new")}
+	term.GetOrCreateActions().TargetGroup = ygot.String("qosplane-lab--missing")
+	q := &oc.Qos_Queue{Name: ygot.String("qosplane-lab--new")}
 	_, err = c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"}, Replace: []*gpb.Update{
-		{Path: qp(el("queues"), el("queue", "name", "qosplane-lab-new")), Val: jsonVal(t, q)},
-		{Path: qp(el("classifiers"), el("classifier", "name", "qosplane-lab-ipv4")), Val: jsonVal(t, cl)},
+		{Path: qp(el("queues"), el("queue", "name", "qosplane-lab--new")), Val: jsonVal(t, q)},
+		{Path: qp(el("classifiers"), el("classifier", "name", "qosplane-lab--ipv4")), Val: jsonVal(t, cl)},
 	}})
 	if err == nil {
 		t.Fatal("target accepted a term whose target-group names no forwarding group")
@@ -104,11 +104,11 @@ func TestDriftRepaired(t *testing.T) {
 	// Another client: changes the voice shaper's rate, deletes a term,
 	// adds an owned-looking queue, and adds a foreign queue.
 	_, err = c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"},
-		Delete: []*gpb.Path{qp(el("classifiers"), el("classifier", "name", "qosplane-lab-ipv4"), el("terms"), el("term", "id", "00030-ef"))},
+		Delete: []*gpb.Path{qp(el("classifiers"), el("classifier", "name", "qosplane-lab--ipv4"), el("terms"), el("term", "id", "00030-ef"))},
 		Update: []*gpb.Update{
 			{Path: qp(el("scheduler-policies"), el("scheduler-policy", "name", "qosplane-lab"), el("schedulers"), el("scheduler", "sequence", "0"),
 				el("one-rate-two-color"), el("config"), el("cir")), Val: &gpb.TypedValue{Value: &gpb.TypedValue_UintVal{UintVal: 999}}},
-			{Path: qp(el("queues"), el("queue", "name", "qosplane-lab-stale")), Val: jsonVal(t, &oc.Qos_Queue{Name: ygot.String("qosplane-lab-stale")})},
+			{Path: qp(el("queues"), el("queue", "name", "qosplane-lab--stale")), Val: jsonVal(t, &oc.Qos_Queue{Name: ygot.String("qosplane-lab--stale")})},
 			{Path: qp(el("queues"), el("queue", "name", "ops-q")), Val: jsonVal(t, &oc.Qos_Queue{Name: ygot.String("ops-q")})},
 		}})
 	mustf(t, err, "inject drift")
