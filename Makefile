@@ -33,6 +33,7 @@ lint: $(STATICCHECK)
 	  if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	bash drivers/gnmi/oc/generate.sh -check
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.7.0
@@ -65,6 +66,8 @@ bench-pacer:
 	@if [ -f e2e/veth/bench.sh ]; then bash e2e/veth/bench.sh; \
 	  else echo "bench-pacer: the pacer bench is not in this tree yet"; fi
 
+# generate-oc regenerates the ygot structs byte for byte (make lint checks
+# that the committed ones are current).
 generate-oc:
 	bash drivers/gnmi/oc/generate.sh
 
