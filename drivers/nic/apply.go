@@ -46,10 +46,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	if err := d.reload(); err != nil {
 		return err
 	}
-	ns := d.st.clone()
-	if ns.Rules == nil {
-		ns.Rules = make(map[string]*ruleState)
-	}
+	ns := d.withAdopted(d.st)
 	var extra []string
 	for _, op := range ops {
 		if op.NewRule != nil {
@@ -83,6 +80,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 		return d.rollback(steps, fmt.Errorf("nic %s: %w", d.dev.Interface, err))
 	}
 	d.st = ns
+	d.adopted, d.adoptedQueues = nil, nil
 	// Filters with our cookie that no rule accounts for go last: there is
 	// nothing to restore them from.
 	for _, ref := range s.orphans(d.tag, d.st) {
@@ -149,6 +147,9 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 			if _, ok := s.filters[refKey(ref.Dev, ref.Hook, ref.Pref, ref.Handle)]; !ok {
 				continue
 			}
+			// The delete runs before any add: a re-added rule may take
+			// the same (identifying) handle.
+			delete(s.used[ref.Dev], ref.Handle)
 			idx := s.ifidx[ref.Dev]
 			var f *filter
 			if i < len(fs) {
@@ -191,7 +192,10 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 		rs.Rule.Stored = ""
 		for i := range fs {
 			f := &fs[i]
-			if f.Handle = alloc(r.Device); f.Handle == 0 {
+			if h := ruleHandle(d.owner, rs.Fingerprint, f.Family); len(f.Acts) == 0 && !s.used[r.Device][h] {
+				s.used[r.Device][h] = true
+				f.Handle = h
+			} else if f.Handle = alloc(r.Device); f.Handle == 0 {
 				return fmt.Errorf("rule %q: no free filter handle on %s", r.ID, r.Device)
 			}
 			if _, err := f.encodeMsg(idx); err != nil {

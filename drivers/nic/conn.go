@@ -29,6 +29,10 @@ type conn struct {
 	seq    uint32
 	buf    []byte
 	writes atomic.Int64
+	// tamperEcho, when set (tests only), may change an echoed filter
+	// before addHWFilter checks it, to stand in for a device that
+	// accepts a filter without taking it into hardware.
+	tamperEcho func(*dumpedFilter)
 }
 
 func newConn() (*conn, error) {

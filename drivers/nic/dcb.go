@@ -220,8 +220,14 @@ func (d *Driver) dcbStep(ns *state, op offload.Op) ([]step, error) {
 		old = &c
 	}
 	var steps []step
-	if old != nil && len(old.App) > 0 {
-		apps := old.App
+	var oldApps []offload.DSCPPrio
+	if old != nil {
+		if oldApps, err = presentApps(prev, old.App); err != nil {
+			return nil, fmt.Errorf("dcbnl IEEE get on %s: %w", ifname, err)
+		}
+	}
+	if len(oldApps) > 0 {
+		apps := oldApps
 		steps = append(steps, step{desc: "delete DCB app entries",
 			do:   func() error { return d.c.dcbWrite(encodeDCBDelApps(ifname, apps)) },
 			undo: func() error { return d.c.dcbWrite(encodeDCBSetApps(ifname, apps)) }})

@@ -12,11 +12,19 @@
 //     ToS in configfs.
 //
 // Everything it installs is recognisable: filters carry an action cookie
-// ("qp", a hash of the owner, the rule's fingerprint) and handles 0x5150xxxx;
-// the root mqprio has handle 5150: or 5151:. A state file (default under
-// /run/qosplane) keeps the root qdisc qosplane replaced and the plan
-// objects by fingerprint, so that Current can report the installed plan
-// after a restart from dumps alone. Rates are bit/s in plans and bytes/s on
+// ("qp", a hash of the owner, the rule's fingerprint) and handles 0x5150xxxx
+// (a filter without actions, hw_tc steering alone, has the handle
+// ruleHandle derives from the owner and the fingerprint); the root mqprio
+// has handle 5150: or 5151:. A state file (default under /run/qosplane)
+// keeps the root qdisc qosplane replaced and the plan objects by
+// fingerprint, so that Current can report the installed plan after a
+// restart from dumps alone; without it, a driver given the plan
+// (Reference) finds the plan's rules and layout by that identity.
+//
+// Hardware filters (skip_sw) are added with NLM_F_ECHO: the kernel's reply
+// must show them in hardware (in_hw, in_hw_count), else Apply rolls back
+// with ErrOffloadRefused. Current reads DCB back from the device
+// (DCB_CMD_IEEE_GET), so a change made with iproute2's dcb shows in Diff. Rates are bit/s in plans and bytes/s on
 // the wire; sizes are bytes.
 //
 // Tests: `go test ./drivers/nic` runs the byte-level encoder tests (golden
@@ -59,6 +67,12 @@ type Driver struct {
 	tag      [6]byte
 	info     *DeviceInfo
 	stamp    fileStamp
+	// ref is the plan to reach (Reference); adopted and adoptedQueues are
+	// what the last Current found of it on the device by identity while
+	// the state file was missing (see adopt.go).
+	ref           *offload.TargetPlan
+	adopted       map[string]*ruleState
+	adoptedQueues *offload.QueueLayout
 }
 
 var _ offload.Driver = (*Driver)(nil)
@@ -297,8 +311,10 @@ func cmpStr(a, b string) int {
 // Current reads back what qosplane owns on the device: the root mqprio (the
 // recorded layout when the device's matches it, else the layout decoded
 // from the device), the rules whose filters are all present with their
-// fingerprint (Rule.Stored set), the recorded classes, DCB and RoCE
-// settings. It only dumps: it makes no writes.
+// fingerprint (Rule.Stored set), the recorded classes, the DCB settings
+// read from the device with RTM_GETDCB (the recorded ones when the device
+// holds them) and the RoCE settings. It only dumps and gets: it makes no
+// writes.
 func (d *Driver) Current(ctx context.Context) (*offload.TargetPlan, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -313,7 +329,8 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return nil, err
 	}
 	st := d.st
-	s, err := d.scan(st)
+	d.adopted, d.adoptedQueues = nil, nil
+	s, err := d.scan(st, d.refDevices()...)
 	if err != nil {
 		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
 	}
@@ -331,6 +348,16 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 			}
 		}
 	}
+	if d.canAdopt() && s.root != nil && isOurMqprio(s.root) && st.Queues == nil && d.ref.Queues != nil {
+		// No state file: the root mqprio is taken as the plan's when it
+		// has exactly the plan's layout.
+		o, err := decodeMqprio(s.root.Options)
+		if want, werr := mqprioFromLayout(d.ref.Queues); err == nil && werr == nil && want.sameLayout(o) {
+			q := *d.ref.Queues
+			d.adoptedQueues = &q
+			p.Queues = &q
+		}
+	}
 	ids := make([]string, 0, len(st.Rules))
 	for id := range st.Rules {
 		ids = append(ids, id)
@@ -346,6 +373,16 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		r.Stored = rs.Fingerprint
 		p.Rules = append(p.Rules, r)
 	}
+	if d.canAdopt() {
+		d.adopted = d.adoptRules(s, st)
+		for _, id := range slices.Sorted(mapsKeys(d.adopted)) {
+			rs := d.adopted[id]
+			d.log.Info("rule found on the device without the state file", "rule", id)
+			r := rs.Rule
+			r.Stored = rs.Fingerprint
+			p.Rules = append(p.Rules, r)
+		}
+	}
 	// Rules in evaluation order, as compiled plans have them.
 	slices.SortStableFunc(p.Rules, func(a, b offload.Rule) int {
 		if a.Precedence != b.Precedence {
@@ -354,8 +391,9 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return cmpStr(a.ID, b.ID)
 	})
 	if st.DCB != nil {
-		dcb := *st.DCB
-		p.DCB = &dcb
+		if p.DCB, err = d.deviceDCB(st.DCB); err != nil {
+			return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
+		}
 	}
 	for _, r := range st.RoCE {
 		if d.roceIntact(r) {

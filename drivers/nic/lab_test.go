@@ -445,36 +445,7 @@ func TestLabDCB(t *testing.T) {
 			App: []offload.DSCPPrio{{DSCP: 26, Priority: 3}, {DSCP: 46, Priority: 4}}}}
 	converge(t, d, a)
 	assertConverged(t, d, a)
-	check := func(want *offload.DCB) {
-		t.Helper()
-		s, _ := qtnstate.Read(dev)
-		if s.DCB == nil || s.DCB.ETS == nil || s.DCB.PFC == nil {
-			t.Fatalf("module DCB %+v", s.DCB)
-		}
-		for i := range 8 {
-			tsa := 2
-			if slices.Contains(want.Strict, i) {
-				tsa = 0
-			}
-			if s.DCB.ETS.PrioTC[i] != int(want.PrioTC[i]) || s.DCB.ETS.TcTxBW[i] != int(want.Bandwidth[i]) ||
-				s.DCB.ETS.TcTSA[i] != tsa || s.DCB.MaxRateKbps[i] != want.MaxRate[i]/1000 {
-				t.Fatalf("TC/prio %d: module ets %+v maxrate %v; want %+v", i, s.DCB.ETS, s.DCB.MaxRateKbps, want)
-			}
-		}
-		var apps []string
-		for _, e := range s.DCB.App {
-			apps = append(apps, fmt.Sprintf("%d:%d>%d", e.Selector, e.Protocol, e.Priority))
-		}
-		var wantApps []string
-		for _, e := range want.App {
-			wantApps = append(wantApps, fmt.Sprintf("5:%d>%d", e.DSCP, e.Priority))
-		}
-		slices.Sort(apps)
-		slices.Sort(wantApps)
-		if s.DCB.PFC.PFCEn != 1<<want.PFC[0] || !slices.Equal(apps, wantApps) {
-			t.Fatalf("module pfc_en %#x apps %v; want %v", s.DCB.PFC.PFCEn, apps, wantApps)
-		}
-	}
+	check := func(want *offload.DCB) { t.Helper(); checkModuleDCB(t, dev, want) }
 	check(a.DCB)
 	// Change with the 1st offload failing: all of A again.
 	b := *a

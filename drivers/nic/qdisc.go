@@ -146,18 +146,19 @@ func (c *conn) delClsact(ifindex int) error {
 	return nil
 }
 
-// addFilter installs f (which must not exist).
+// addFilter installs f (which must not exist). A hardware filter
+// (skip_sw) is sent with NLM_F_ECHO and the kernel's echoed RTM_NEWTFILTER
+// must show it in hardware (see addHWFilter).
 func (c *conn) addFilter(ifindex int, f *filter) error {
 	msg, err := f.encodeMsg(ifindex)
 	if err != nil {
 		return err
 	}
+	if f.Flags&clsFlagsSkipSW != 0 {
+		return c.addHWFilter(ifindex, f, msg)
+	}
 	if err := c.write(rtmNewFilter, unix.NLM_F_CREATE|unix.NLM_F_EXCL, msg); err != nil {
-		err = fmt.Errorf("flower %s %s pref %d handle %#x: %w", f.Dev, f.Hook, f.Pref, f.Handle, err)
-		if f.Flags&clsFlagsSkipSW != 0 && refusal(err) {
-			err = fmt.Errorf("%w: %w", ErrOffloadRefused, err)
-		}
-		return err
+		return fmt.Errorf("flower %s %s pref %d handle %#x: %w", f.Dev, f.Hook, f.Pref, f.Handle, err)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 	if err := d.reload(); err != nil {
 		return err
 	}
-	st := d.st
+	st := d.withAdopted(d.st)
 	s, err := d.scan(st)
 	if err != nil {
 		return fmt.Errorf("nic %s: remove: %w", d.dev.Interface, err)
@@ -85,8 +85,14 @@ func (d *Driver) Remove(ctx context.Context) error {
 		}
 	}
 	if st.DCB != nil {
-		if len(st.DCB.App) > 0 {
-			if err := d.c.dcbWrite(encodeDCBDelApps(d.dev.Interface, st.DCB.App)); err != nil {
+		apps := st.DCB.App
+		if raw, err := d.c.dcbGet(d.dev.Interface); err == nil {
+			if p, err := presentApps(raw, apps); err == nil {
+				apps = p
+			}
+		}
+		if len(apps) > 0 {
+			if err := d.c.dcbWrite(encodeDCBDelApps(d.dev.Interface, apps)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -103,5 +109,6 @@ func (d *Driver) Remove(ctx context.Context) error {
 		return fmt.Errorf("nic %s: remove state file: %w", d.dev.Interface, err)
 	}
 	d.st = &state{Owner: d.owner, Interface: d.dev.Interface}
+	d.adopted, d.adoptedQueues = nil, nil
 	return nil
 }
