@@ -2,8 +2,10 @@ package veth
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,16 +43,21 @@ func TestBenchForward(t *testing.T) {
 	ctx := context.Background()
 	udp := []vethlab.Flow{{Name: "udp", DstPort: 5701, Rate: 4e9, Size: 1500}}
 	type impl struct {
-		name string
-		lab  *vethlab.Lab
-		tp   *offload.TargetPlan
-		bump bool
+		name  string
+		lab   *vethlab.Lab
+		tp    *offload.TargetPlan
+		bump  bool
+		batch int // frames per recvmmsg/sendmmsg; 0 the datapath's default
 	}
-	for _, im := range []impl{{"datapath-only", br, nil, true}, {"pacer-pass", br, passPlan(t), true}, {"kernel-route", rt, nil, false}} {
+	impls := []impl{{"datapath-only", br, nil, true, 0}, {"pacer-pass", br, passPlan(t), true, 0}, {"kernel-route", rt, nil, false, 0}}
+	for _, b := range batchSweep() {
+		impls = append(impls, impl{"pacer-pass-batch" + strconv.Itoa(b), br, passPlan(t), true, b})
+	}
+	for _, im := range impls {
 		var p *vethlab.PacerProc
 		if im.bump {
 			var err error
-			if p, err = im.lab.StartPacer(ctx, im.tp, vethlab.PacerConfig{}); err != nil {
+			if p, err = im.lab.StartPacer(ctx, im.tp, vethlab.PacerConfig{Batch: im.batch}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -76,10 +83,14 @@ func TestBenchForward(t *testing.T) {
 	}
 }
 
-// TestBenchCPU: the pacer process's CPU time at 100 Mbit/s of shaping, with
-// the offer at the rate (100 Mbit/s) and above it (150 Mbit/s), with and
-// without the realtime thread. Peer: none (the kernel's shaping runs in
-// softirq and is not accounted per process).
+// TestBenchCPU: the pacer process's CPU time (its process CPU clock, and
+// the tick-sampled /proc figure) at 100 Mbit/s of shaping, with the offer
+// at the rate (100 Mbit/s) and above it (150 Mbit/s), with and without the
+// realtime thread, and with the lab's receiver blocking per frame or
+// polling every millisecond (vethlab.Lab.RecvPoll: a blocking receiver is
+// woken by every frame the pacer sends and preempts it inside sendmmsg, a
+// cost of the lab, not of the pacer). Peer: none (the kernel's shaping runs
+// in softirq and is not accounted per process).
 func TestBenchCPU(t *testing.T) {
 	benchOnly(t)
 	br := newLab(t, vethlab.Bridge)
@@ -87,50 +98,64 @@ func TestBenchCPU(t *testing.T) {
 	tp := compile(t, policy("10Gbit", `- {name: c, service: best-effort, rate: 100Mbit, non-conforming: shape}`,
 		`- {name: c-udp, class: c, match: {protocol: udp, dst-port: 5801}}`))
 	const d = 5 * time.Second
-	for _, rt := range []bool{false, true} {
-		for _, offer := range []uint64{100e6, 150e6} {
-			p, err := br.StartPacer(ctx, tp, vethlab.PacerConfig{Realtime: rt})
-			if err != nil {
-				t.Fatal(err)
+	for _, poll := range []time.Duration{0, time.Millisecond} {
+		br.RecvPoll = poll
+		for _, rt := range []bool{false, true} {
+			for _, offer := range []uint64{100e6, 150e6} {
+				p, err := br.StartPacer(ctx, tp, vethlab.PacerConfig{Realtime: rt})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c0, _ := p.CPU()
+				e0, _ := p.CPUExact()
+				r := measure(t, br, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
+				c1, _ := p.CPU()
+				e1, _ := p.CPUExact()
+				rep, err := p.Stop()
+				if err != nil {
+					t.Fatal(err)
+				}
+				recv := "blocking"
+				if poll > 0 {
+					recv = "polled_" + poll.String()
+				}
+				report(t, "impl=pacer receiver=%s realtime=%v offered=%s delivered=%s cpu=%.1f%%_of_a_core cpu_ticks=%.1f%% wakeups/s=%.0f rx_batches/s=%.0f tx_batches/s=%.0f",
+					recv, rt, mbit(float64(offer)), mbit(vethlab.Mean(r.flow(0).WindowRates(1, 4))),
+					float64(e1-e0)/float64(d)*100, float64(c1-c0)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds(),
+					float64(rep.Shaped.RxBatches)/d.Seconds(), float64(rep.Shaped.TxBatches)/d.Seconds())
 			}
-			c0, _ := p.CPU()
-			r := measure(t, br, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
-			c1, _ := p.CPU()
-			rep, err := p.Stop()
-			if err != nil {
-				t.Fatal(err)
-			}
-			report(t, "impl=pacer realtime=%v offered=%s delivered=%s cpu=%.1f%%_of_a_core wakeups/s=%.0f",
-				rt, mbit(float64(offer)), mbit(vethlab.Mean(r.flow(0).WindowRates(1, 4))),
-				float64(c1-c0)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds())
 		}
 	}
+	br.RecvPoll = 0
 }
 
-// TestBenchHighRate: rate accuracy at 1 and 5 Gbit/s with TCP (the UDP
-// generator cannot offer that much): the class's L2 bytes per second from
-// the pacer's counters, and iperf3 goodput, vs kernel HTB at the same rate.
+// TestBenchHighRate: rate accuracy at 2 and 10 Gbit/s with TCP (4 iperf3
+// streams; TestRateLimitTCP asserts 1 and 5): the receiver's goodput per
+// steady 1 s window against rate·1448/1514, and the class's L2 bytes from
+// the pacer's counters; kernel HTB at the same rate in the same run.
 func TestBenchHighRate(t *testing.T) {
 	benchOnly(t)
 	br := newLab(t, vethlab.Bridge)
 	rt := newLab(t, vethlab.Route)
 	ctx := context.Background()
-	const d = 5 * time.Second
-	for _, rate := range []uint64{1e9, 5e9} {
-		tp := compile(t, policy("100Gbit", `- {name: c, service: best-effort, rate: `+mbitStr(rate)+`, non-conforming: shape}`,
-			`- {name: c-tcp, class: c, match: {protocol: tcp, dst-port: 5901}}`))
-		p, err := br.StartPacer(ctx, tp, vethlab.PacerConfig{Realtime: true})
+	const d = 6 * time.Second
+	for _, rate := range []uint64{2e9, 10e9} {
+		p, err := br.StartPacer(ctx, shapedTCPPlan(t, rate, 5901), vethlab.PacerConfig{Realtime: true})
 		if err != nil {
 			t.Fatal(err)
 		}
+		c0, _ := p.CPU()
 		res, err := br.Iperf(ctx, 5901, 4, d)
+		c1, _ := p.CPU()
 		rep, serr := p.Stop()
 		if err != nil || serr != nil {
 			t.Fatal(err, serr)
 		}
+		_, worst, errs := tcpWindows(res, rate)
 		l2 := float64(rep.Counters.Classes["c"].Bytes) * 8 / (d.Seconds() + 0.1)
-		report(t, "impl=pacer configured=%s goodput=%s l2_approx=%s (bytes sent over the iperf3 run ~%.1fs; accuracy ±2%% from the run's start/stop)",
-			mbit(float64(rate)), mbit(res.Total), mbit(l2), d.Seconds()+0.1)
+		report(t, "impl=pacer configured=%s goodput=%s goodput_err=%s worst_window_err=%s window_errs=%v l2_approx=%s pacer_cpu=%.0f%%_of_a_core",
+			mbit(float64(rate)), mbit(res.Total), pct(res.Total/(float64(rate)*goodputShare)-1), pct(worst), errs, mbit(l2),
+			float64(c1-c0)/float64(d)*100)
 		if err := rt.KernelHTB(ctx, 100e9, []vethlab.KernelClass{{Ports: []uint16{5901}, Rate: rate, Burst: rate / 8 / 100}}); err != nil {
 			t.Fatal(err)
 		}
@@ -139,8 +164,73 @@ func TestBenchHighRate(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = rt.KernelClear(ctx)
-		report(t, "impl=kernel-htb configured=%s goodput=%s", mbit(float64(rate)), mbit(kres.Total))
+		_, worst, errs = tcpWindows(kres, rate)
+		report(t, "impl=kernel-htb configured=%s goodput=%s goodput_err=%s worst_window_err=%s window_errs=%v", mbit(float64(rate)), mbit(kres.Total),
+			pct(kres.Total/(float64(rate)*goodputShare)-1), pct(worst), errs)
 	}
 }
 
+// batchSweep is the list of extra batch sizes TestBenchForward tries for
+// the pass-through pacer, from $QOSPLANE_BENCH_BATCHES (comma separated;
+// empty: none).
+func batchSweep() []int {
+	var out []int
+	for _, f := range strings.Split(os.Getenv("QOSPLANE_BENCH_BATCHES"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func mbitStr(r uint64) string { return strconv.FormatUint(r/1e6, 10) + "Mbit" }
+
+// TestBenchWindows: rate accuracy per 1 s window at 1 Gbit/s with the UDP
+// generator (1500 B frames offered at 1.2x the rate, 100 kpps). It shows
+// why no scenario asserts 1 s windows at 1 Gbit/s with UDP: on two cores
+// the lab's receiver socket drops frames (and in route mode the generator
+// cannot even offer the rate), so the receiver's windows measure the lab,
+// not the shaper. TestBenchHighRate measures windows with TCP instead. The pacer, kernel TBF and
+// kernel HTB at the same rate run in the same lab run; each line gives the
+// worst window's error against the configured rate (goal ±3%), L2 bytes.
+func TestBenchWindows(t *testing.T) {
+	benchOnly(t)
+	br := newLab(t, vethlab.Bridge)
+	rt := newLab(t, vethlab.Route)
+	const d = 4500 * time.Millisecond
+	for _, rate := range []uint64{1e9} {
+		flows := []vethlab.Flow{{Name: "w", DstPort: 5951, Rate: rate * 6 / 5, Size: 1500}}
+		pol := policy("100Gbit", `- {name: w, service: best-effort, rate: `+mbitStr(rate)+`, non-conforming: shape}`,
+			`- {name: w-udp, class: w, match: {protocol: udp, dst-port: 5951}}`)
+		bucket := rate / 8 / 100 // 10 ms
+		runs := []struct {
+			name string
+			run  func() *result
+		}{
+			{"pacer", func() *result { return pacerRun(t, br, compile(t, pol), flows, d, nil) }},
+			{"kernel-tbf", func() *result {
+				return kernelRun(t, rt, func(ctx context.Context) error { return rt.KernelTBF(ctx, rate, bucket, 0, 0, rate/8/50) }, flows, d, nil)
+			}},
+			{"kernel-htb", func() *result {
+				return kernelRun(t, rt, func(ctx context.Context) error {
+					return rt.KernelHTB(ctx, 100e9, []vethlab.KernelClass{{Ports: []uint16{5951}, Rate: rate, Burst: bucket}})
+				}, flows, d, nil)
+			}},
+		}
+		for _, im := range runs {
+			r := im.run()
+			ws := r.flow(0).WindowRates(1, 4)
+			errs := make([]string, len(ws))
+			for i, w := range ws {
+				errs[i] = pct(w/float64(rate) - 1)
+			}
+			cpu := ""
+			if r.rep != nil {
+				cpu = fmt.Sprintf(" pacer_cpu=%.0f%%_of_a_core", float64(r.cpu)/float64(d)*100)
+			}
+			report(t, "impl=%s configured=%s offered=%s avg_err=%s worst_window_err=%s window_errs=%v rx_socket_drops=%d%s",
+				im.name, mbit(float64(rate)), mbit(float64(r.sent[0].Bytes)*8/d.Seconds()), pct(vethlab.Mean(ws)/float64(rate)-1),
+				pct(vethlab.MaxDev(ws, float64(rate))), errs, r.rxDrops, cpu)
+		}
+	}
+}

@@ -78,7 +78,7 @@ type result struct {
 	sent []vethlab.SentStats
 	got  map[uint16]*vethlab.FlowResult
 	rep  *vethlab.PacerReport // pacer runs only
-	cpu  time.Duration        // pacer CPU during the send
+	cpu  time.Duration        // pacer CPU during the send (process CPU clock)
 	d    time.Duration
 	// rxDrops are frames dropped at the lab receiver's socket.
 	rxDrops uint64
@@ -130,9 +130,9 @@ func pacerRun(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, flows []veth
 	if err != nil {
 		t.Fatal(err)
 	}
-	c0, _ := p.CPU()
+	c0, _ := p.CPUExact()
 	r := measure(t, l, flows, d, record)
-	c1, _ := p.CPU()
+	c1, _ := p.CPUExact()
 	rep, err := p.Stop()
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# e2e-veth: runs the software pacer's veth lab scenarios (rate limits, strict
-# priority, isolation, shape/borrow/discard with marking, bursts, TCP
-# fairness, attach mode and live swap) with the kernel's HTB/TBF measured in
+# e2e-veth: runs the software pacer's veth lab scenarios (rate limits with
+# UDP and, per 1 s window at 1 and 5 Gbit/s, TCP; strict priority,
+# isolation, shape/borrow/discard with marking, ECN CE marking before drop,
+# bursts, TCP fairness, attach mode and live swap) with the kernel's HTB/TBF measured in
 # the same run as the peer. Needs root (network namespaces, AF_PACKET) and
 # iperf3; without root it says so and exits 0 (the Go tests skip).
 #
@@ -9,7 +10,7 @@
 # Result lines ("RESULT ...") are repeated at the end. The lab's threads and
 # the pacer run SCHED_FIFO (stable timing when other work shares the two
 # cores); QOSPLANE_LAB_NORT=1 runs them as normal threads. Timing scenarios
-# retry up to 3 times and log every attempt. Takes about 2.5-4 minutes.
+# retry up to 3 times and log every attempt. Takes about 3-4.5 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 

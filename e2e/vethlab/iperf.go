@@ -17,6 +17,9 @@ type IperfResult struct {
 	Total float64
 	// Retransmits counts the sender's TCP retransmissions.
 	Retransmits int
+	// Windows are the receiver's goodput per reporting interval (1 s,
+	// iperf3's default), in bit/s, from the server's own report.
+	Windows []float64
 }
 
 // Iperf runs iperf3 TCP from app to peer: streams parallel connections for
@@ -27,7 +30,7 @@ func (l *Lab) Iperf(ctx context.Context, port int, streams int, d time.Duration,
 	}
 	ctx, cancel := context.WithTimeout(ctx, d+20*time.Second)
 	defer cancel()
-	srv := l.Peer.Command(ctx, "iperf3", "-s", "-1", "-B", l.PeerIP.String(), "-p", strconv.Itoa(port))
+	srv := l.Peer.Command(ctx, "iperf3", "-s", "-1", "-J", "-B", l.PeerIP.String(), "-p", strconv.Itoa(port))
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("iperf3 server: %w", err)
 	}
@@ -39,7 +42,7 @@ func (l *Lab) Iperf(ctx context.Context, port int, streams int, d time.Duration,
 	var err error
 	for try := 0; try < 20; try++ {
 		time.Sleep(100 * time.Millisecond)
-		args := append([]string{"iperf3", "-c", l.PeerIP.String(), "-p", strconv.Itoa(port), "-J",
+		args := append([]string{"iperf3", "-c", l.PeerIP.String(), "-p", strconv.Itoa(port), "-J", "--get-server-output",
 			"-P", strconv.Itoa(streams), "-t", strconv.FormatFloat(d.Seconds(), 'f', 1, 64)}, extra...)
 		out, err = l.App.Command(ctx, args[0], args[1:]...).Output()
 		if err == nil {
@@ -70,6 +73,13 @@ func (l *Lab) Iperf(ctx context.Context, port int, streams int, d time.Duration,
 				BitsPerSecond float64 `json:"bits_per_second"`
 			} `json:"sum_received"`
 		} `json:"end"`
+		Server struct {
+			Intervals []struct {
+				Sum struct {
+					BitsPerSecond float64 `json:"bits_per_second"`
+				} `json:"sum"`
+			} `json:"intervals"`
+		} `json:"server_output_json"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return nil, fmt.Errorf("iperf3 output: %w", err)
@@ -78,6 +88,9 @@ func (l *Lab) Iperf(ctx context.Context, port int, streams int, d time.Duration,
 	for _, s := range doc.End.Streams {
 		r.Streams = append(r.Streams, s.Receiver.BitsPerSecond)
 		r.Retransmits += s.Sender.Retransmits
+	}
+	for _, w := range doc.Server.Intervals {
+		r.Windows = append(r.Windows, w.Sum.BitsPerSecond)
 	}
 	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 // Mode is how the pacer namespace joins app and peer.
@@ -46,6 +47,15 @@ type Lab struct {
 	// threads that keep a CPU busy starve ksoftirqd, which then drops
 	// frames no shaper dropped.
 	Realtime bool
+	// RecvPoll, when not 0, makes the receiver read without blocking and
+	// sleep RecvPoll whenever its socket is empty, instead of sleeping in
+	// recvmmsg until the next frame. Frames keep their kernel receive
+	// times, so rates and delays are measured the same; what changes is
+	// that a frame leaving the pacer no longer wakes the receiver (and, on
+	// two cores, preempts the sender in sendmmsg), a cost a real NIC does
+	// not put on the pacer. The socket buffer (32 MiB) must hold RecvPoll
+	// of traffic.
+	RecvPoll time.Duration
 }
 
 var labSeq atomic.Uint32

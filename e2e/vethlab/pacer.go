@@ -53,6 +53,9 @@ type PacerConfig struct {
 	// Realtime runs the shaping thread SCHED_FIFO (priority 10), see
 	// datapath.Options.RealtimePriority.
 	Realtime bool
+	// Batch is datapath.Options.Batch (frames per recvmmsg/sendmmsg); 0
+	// takes the datapath's default.
+	Batch int
 }
 
 // PacerProc is a pacer process running in the lab's pacer namespace, a bump
@@ -267,7 +270,7 @@ func runPacer() (rep PacerReport) {
 	ns := &Netns{Name: os.Getenv(envNetns)}
 	var b *datapath.Bump
 	err = ns.Do(func() (err error) {
-		b, err = datapath.Start(datapath.Options{In: PacerIn, Out: PacerOut, Reverse: true, WakeQuantum: quantum, RawWait: !cfg.NoRawWait, RealtimePriority: rtPrio(cfg.Realtime), Log: log}, pc)
+		b, err = datapath.Start(datapath.Options{In: PacerIn, Out: PacerOut, Reverse: true, Batch: cfg.Batch, WakeQuantum: quantum, RawWait: !cfg.NoRawWait, RealtimePriority: rtPrio(cfg.Realtime), Log: log}, pc)
 		return err
 	})
 	if err != nil {

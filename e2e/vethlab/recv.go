@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,12 +41,17 @@ type FlowResult struct {
 	// MaxSeq is the highest sequence number seen (+1), Reordered counts
 	// frames that arrived after a higher sequence number.
 	MaxSeq, Reordered uint64
+	// FirstCE is the sequence number of the first CE-marked frame plus one,
+	// FirstMissing the first sequence number skipped (lost, or late) plus
+	// one; 0 when there was none.
+	FirstCE, FirstMissing uint64
 }
 
 // Receiver counts lab frames arriving at peer0, per flow.
 type Receiver struct {
 	fd    int
 	rt    bool
+	poll  time.Duration // see Lab.RecvPoll
 	start int64
 	rec   map[uint16]uint8 // flow -> 1 delay, 2 arrivals
 	stop  atomic.Bool
@@ -71,7 +77,7 @@ func (l *Lab) StartReceiver(record map[uint16]uint8) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver{fd: fd, rec: record, flows: make(map[uint16]*FlowResult), rt: l.Realtime}
+	r := &Receiver{fd: fd, rec: record, flows: make(map[uint16]*FlowResult), rt: l.Realtime, poll: l.RecvPoll}
 	r.wg.Add(1)
 	go r.loop()
 	return r, nil
@@ -118,8 +124,15 @@ func (r *Receiver) loop() {
 	m := newMmsgs(batch, 2048, ctlN)
 	for !r.stop.Load() {
 		m.resetRx()
-		n, e := mmsgCall(unix.SYS_RECVMMSG, r.fd, m.hdrs, unix.MSG_WAITFORONE)
+		flags := unix.MSG_WAITFORONE
+		if r.poll > 0 {
+			flags = unix.MSG_DONTWAIT
+		}
+		n, e := mmsgCall(unix.SYS_RECVMMSG, r.fd, m.hdrs, flags)
 		if e == unix.EAGAIN || e == unix.EINTR || e == unix.EWOULDBLOCK {
+			if r.poll > 0 {
+				time.Sleep(r.poll)
+			}
 			continue
 		}
 		if e != 0 {
@@ -166,11 +179,17 @@ func (r *Receiver) loop() {
 			}
 			if p.ecn == 3 {
 				fr.CE++
+				if fr.FirstCE == 0 {
+					fr.FirstCE = p.seq + 1
+				}
 			}
 			if !p.ipOK {
 				fr.BadIPSum++
 			}
 			if p.seq+1 > fr.MaxSeq {
+				if p.seq > fr.MaxSeq && fr.FirstMissing == 0 {
+					fr.FirstMissing = fr.MaxSeq + 1
+				}
 				fr.MaxSeq = p.seq + 1
 			} else {
 				fr.Reordered++

@@ -48,6 +48,8 @@ func (f *forwarder) run(stopFD int, stopping *atomic.Bool) error {
 			return fmt.Errorf("iface %q: recvmmsg: %w", f.from.name, err)
 		}
 		if n == 0 {
+			f.stats.RxEmpty.Add(1)
+			f.stats.Waits.Add(1)
 			if _, err := unix.Ppoll(fds, nil, nil); err != nil && err != unix.EINTR {
 				return fmt.Errorf("ppoll: %w", err)
 			}
@@ -56,6 +58,7 @@ func (f *forwarder) run(stopFD int, stopping *atomic.Bool) error {
 			}
 			continue
 		}
+		f.stats.RxBatches.Add(1)
 		k := 0
 		var rxBytes uint64
 		for i := range n {
@@ -75,6 +78,7 @@ func (f *forwarder) run(stopFD int, stopping *atomic.Bool) error {
 		f.stats.RxPackets.Add(uint64(n))
 		f.stats.RxBytes.Add(rxBytes)
 		sent, bad, err := f.tx.send(f.to.tx, k)
+		f.stats.TxBatches.Add(1)
 		f.stats.TxPackets.Add(uint64(sent))
 		f.stats.TxBytes.Add(rxBytes) // approximate on partial failure
 		f.stats.TxErrors.Add(uint64(bad))

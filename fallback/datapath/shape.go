@@ -149,8 +149,10 @@ func (s *shaper) receive(batch int) (now int64, full bool, err error) {
 		return now, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
 	}
 	if n == 0 {
+		s.stats.RxEmpty.Add(1)
 		return now, false, nil
 	}
+	s.stats.RxBatches.Add(1)
 	var bytes uint64
 	for i := range n {
 		p := s.reserved[i]
@@ -242,6 +244,7 @@ func (s *shaper) send(p *fallback.Pacer, pkts []*fallback.Packet) {
 		s.tx.set(i, &pk.Vnet, f)
 	}
 	sent, bad, err := s.tx.send(s.out.tx, len(pkts))
+	s.stats.TxBatches.Add(1)
 	if err != nil {
 		s.b.opts.Log.Warn("pacer datapath send", "iface", s.out.name, "err", err)
 	}

@@ -14,6 +14,10 @@ type DirStats struct {
 	// Waits counts sleeps in ppoll; Spins counts loop turns that found a
 	// release time already due (no sleep).
 	Waits, Spins atomic.Uint64
+	// RxBatches counts receive calls that returned frames, RxEmpty those
+	// that found none; TxBatches counts send batches (one sendmmsg each
+	// unless the kernel took part of it).
+	RxBatches, RxEmpty, TxBatches atomic.Uint64
 	// KernelDrops counts frames the kernel dropped before the receive
 	// socket (its buffer was full: the loop fell behind), from
 	// PACKET_STATISTICS, updated when Stats is read.
@@ -25,6 +29,7 @@ type DirSnapshot struct {
 	RxPackets, RxBytes, TxPackets, TxBytes uint64
 	RxErrors, NoBuffer, TxErrors           uint64
 	Waits, Spins                           uint64
+	RxBatches, RxEmpty, TxBatches          uint64
 	KernelDrops                            uint64
 }
 
@@ -35,5 +40,6 @@ func (s *DirStats) Snapshot() DirSnapshot {
 		TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(),
 		RxErrors: s.RxErrors.Load(), NoBuffer: s.NoBuffer.Load(), TxErrors: s.TxErrors.Load(),
 		Waits: s.Waits.Load(), Spins: s.Spins.Load(), KernelDrops: s.KernelDrops.Load(),
+		RxBatches: s.RxBatches.Load(), RxEmpty: s.RxEmpty.Load(), TxBatches: s.TxBatches.Load(),
 	}
 }
