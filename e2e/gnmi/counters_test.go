@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
-
-	gnmidrv "github.com/qosplane/qosplane/drivers/gnmi"
 )
 
 func uintVal(v uint64) *gpb.TypedValue {
@@ -17,14 +15,7 @@ func uintVal(v uint64) *gpb.TypedValue {
 // class over both interfaces (queues, and the scheduler metering the
 // class), and per rule.
 func TestCounters(t *testing.T) {
-	tg := startTarget(t, normal)
-	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
-	ctx := ctxT(t)
-	d, err := gnmidrv.Open(ctx, tp, testLog(t))
-	mustf(t, err, "open")
-	t.Cleanup(func() { d.Close() })
-	_, err = d.Sync(ctx, tp)
-	mustf(t, err, "apply")
+	tg, tp, d, ctx := labApplied(t)
 
 	c := tg.client(t)
 	queue := func(ifname, q, leaf string, v uint64) *gpb.Update {

@@ -26,6 +26,8 @@ import (
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 	lemming "github.com/openconfig/lemming/gnmi"
+	gnmidrv "github.com/qosplane/qosplane/drivers/gnmi"
+	"github.com/qosplane/qosplane/offload"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -239,6 +241,21 @@ func startTarget(t testing.TB, mode targetMode) *target {
 		<-done
 	})
 	return tg
+}
+
+// labApplied starts a target, opens the driver on the lab plan and syncs
+// it: the state most tests start from.
+func labApplied(t *testing.T) (*target, *offload.TargetPlan, *gnmidrv.Driver, context.Context) {
+	t.Helper()
+	tg := startTarget(t, normal)
+	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
+	ctx := ctxT(t)
+	d, err := gnmidrv.Open(ctx, tp, testLog(t))
+	mustf(t, err, "open")
+	t.Cleanup(func() { d.Close() })
+	_, err = d.Sync(ctx, tp)
+	mustf(t, err, "apply")
+	return tg, tp, d, ctx
 }
 
 // client is a raw gNMI client of a target (trusting the test CA), for

@@ -38,14 +38,7 @@ func jsonVal(t testing.TB, s ygot.GoStruct) *gpb.TypedValue {
 // leaves it unchanged; an invalid plan is refused by the driver before
 // anything is sent.
 func TestInvalidRefused(t *testing.T) {
-	tg := startTarget(t, normal)
-	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
-	ctx := ctxT(t)
-	d, err := gnmidrv.Open(ctx, tp, testLog(t))
-	mustf(t, err, "open")
-	t.Cleanup(func() { d.Close() })
-	_, err = d.Sync(ctx, tp)
-	mustf(t, err, "apply")
+	tg, _, d, ctx := labApplied(t)
 	c := tg.client(t)
 	before := dump(t, c)
 
@@ -55,7 +48,7 @@ func TestInvalidRefused(t *testing.T) {
 	term, _ := cl.NewTerm("00001-bad")
 	term.GetOrCreateActions().TargetGroup = ygot.String("qosplane-lab--missing")
 	q := &oc.Qos_Queue{Name: ygot.String("qosplane-lab--new")}
-	_, err = c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"}, Replace: []*gpb.Update{
+	_, err := c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"}, Replace: []*gpb.Update{
 		{Path: qp(el("queues"), el("queue", "name", "qosplane-lab--new")), Val: jsonVal(t, q)},
 		{Path: qp(el("classifiers"), el("classifier", "name", "qosplane-lab--ipv4")), Val: jsonVal(t, cl)},
 	}})
@@ -90,20 +83,13 @@ func TestInvalidRefused(t *testing.T) {
 // TestDriftRepaired: changes another client makes to owned configuration
 // are reported by Current and undone by one Set; foreign additions stay.
 func TestDriftRepaired(t *testing.T) {
-	tg := startTarget(t, normal)
-	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
-	ctx := ctxT(t)
-	d, err := gnmidrv.Open(ctx, tp, testLog(t))
-	mustf(t, err, "open")
-	t.Cleanup(func() { d.Close() })
-	_, err = d.Sync(ctx, tp)
-	mustf(t, err, "apply")
+	tg, tp, d, ctx := labApplied(t)
 	c := tg.client(t)
 	applied := dump(t, c)
 
 	// Another client: changes the voice shaper's rate, deletes a term,
 	// adds an owned-looking queue, and adds a foreign queue.
-	_, err = c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"},
+	_, err := c.Set(ctx, &gpb.SetRequest{Prefix: &gpb.Path{Origin: "openconfig"},
 		Delete: []*gpb.Path{qp(el("classifiers"), el("classifier", "name", "qosplane-lab--ipv4"), el("terms"), el("term", "id", "00030-ef"))},
 		Update: []*gpb.Update{
 			{Path: qp(el("scheduler-policies"), el("scheduler-policy", "name", "qosplane-lab"), el("schedulers"), el("scheduler", "sequence", "0"),

@@ -308,6 +308,3 @@ func listenUnix(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
-
-// timer returns a channel that fires after d.
-func (a *Agent) timer(d time.Duration) <-chan time.Time { return time.After(d) }

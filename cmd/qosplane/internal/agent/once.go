@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -88,7 +89,7 @@ func (w *worker) runCounters(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.a.timer(w.a.cfg.CountersInterval):
+		case <-time.After(w.a.cfg.CountersInterval):
 		}
 	}
 }

@@ -150,7 +150,7 @@ func (w *worker) reconcile(ctx context.Context, p *model.Policy, t *model.Target
 		ops, refused := w.converge(ctx, w.hw, want)
 		if refused == nil {
 			// The target moved back to hardware: stop a pacer it had.
-			w.stopPacer(ctx, log)
+			w.stopPacer(ctx)
 			return want, ops, nil
 		}
 		if !errors.Is(refused, offload.ErrRefused) {
@@ -241,7 +241,9 @@ func (w *worker) converge(ctx context.Context, d offload.Driver, want *offload.T
 	return len(ops), nil
 }
 
-func (w *worker) stopPacer(ctx context.Context, log interface{ Info(string, ...any) }) {
+// stopPacer stops the target's software pacer, if it has one, and hands
+// its interfaces back.
+func (w *worker) stopPacer(ctx context.Context) {
 	if w.pacer == nil {
 		return
 	}
@@ -250,19 +252,13 @@ func (w *worker) stopPacer(ctx context.Context, log interface{ Info(string, ...a
 	}
 	w.pacer.Close()
 	w.pacer = nil
-	log.Info("the hardware carries the target again; software pacer stopped")
+	w.a.log.Info("software pacer stopped", "target", w.name)
 }
 
 // stop ends the worker's drivers: the pacer always hands its interfaces
 // back; hardware state is removed only when asked.
 func (w *worker) stop(ctx context.Context, remove bool) {
-	if w.pacer != nil {
-		if err := w.pacer.Remove(ctx); err != nil {
-			w.a.log.Warn("stopping the software pacer", "target", w.name, "err", err)
-		}
-		w.pacer.Close()
-		w.pacer = nil
-	}
+	w.stopPacer(ctx)
 	if w.hw == nil {
 		return
 	}
