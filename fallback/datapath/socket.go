@@ -20,24 +20,21 @@ func htons(v uint16) uint16 {
 	return binary.NativeEndian.Uint16(b[:])
 }
 
-// openRx opens a non-blocking receive socket bound to ifindex that sees every
-// frame arriving on it (not those leaving), with a virtio_net_hdr before each
-// frame and the stripped VLAN tag in PACKET_AUXDATA.
-func openRx(ifindex int) (int, error) {
+// sockopt is one integer socket option.
+type sockopt struct {
+	level, name, val int
+	what             string
+}
+
+// openPacket opens an AF_PACKET socket of socket(2) flags typeFlags, sets
+// opts and binds it to ifindex for protocol proto (host order; 0 receives
+// nothing). On error nothing stays open.
+func openPacket(ifindex, typeFlags int, proto uint16, opts []sockopt) (int, error) {
 	// Protocol 0 at socket() receives nothing until bind() names the
 	// interface, so no frame of another interface slips in.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_PACKET, typeFlags|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
-	}
-	opts := []struct {
-		level, name, val int
-		what             string
-	}{
-		{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
-		{unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"},
-		{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"},
-		{unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes, "SO_RCVBUFFORCE"},
 	}
 	for _, o := range opts {
 		if err := unix.SetsockoptInt(fd, o.level, o.name, o.val); err != nil {
@@ -45,40 +42,34 @@ func openRx(ifindex int) (int, error) {
 			return -1, fmt.Errorf("setsockopt %s: %w", o.what, err)
 		}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex}); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("bind: %w", err)
 	}
 	return fd, nil
 }
 
+// openRx opens a non-blocking receive socket bound to ifindex that sees every
+// frame arriving on it (not those leaving), with a virtio_net_hdr before each
+// frame and the stripped VLAN tag in PACKET_AUXDATA.
+func openRx(ifindex int) (int, error) {
+	return openPacket(ifindex, unix.SOCK_RAW|unix.SOCK_NONBLOCK, unix.ETH_P_ALL, []sockopt{
+		{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
+		{unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA"},
+		{unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"},
+		{unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBufBytes, "SO_RCVBUFFORCE"},
+	})
+}
+
 // openTx opens a blocking transmit socket for ifindex that takes a
 // virtio_net_hdr before each frame and bypasses the interface's qdisc.
 // Protocol 0 keeps it from receiving anything.
 func openTx(ifindex int) (int, error) {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("socket: %w", err)
-	}
-	opts := []struct {
-		level, name, val int
-		what             string
-	}{
+	return openPacket(ifindex, unix.SOCK_RAW, 0, []sockopt{
 		{unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"},
 		{unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"},
 		{unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBufBytes, "SO_SNDBUFFORCE"},
-	}
-	for _, o := range opts {
-		if err := unix.SetsockoptInt(fd, o.level, o.name, o.val); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("setsockopt %s: %w", o.what, err)
-		}
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("bind: %w", err)
-	}
-	return fd, nil
+	})
 }
 
 // port is one interface's pair of sockets.
