@@ -226,11 +226,16 @@ func startTarget(t testing.TB, mode targetMode) *target {
 		grpc.StreamInterceptor(lemming.NewSubscribeTargetUpdateInterceptor("lab")),
 	)
 	gpb.RegisterGNMIServer(srv, tg)
+	tg.addr = serveLoopback(t, srv)
+	return tg
+}
+
+// serveLoopback serves srv on a free port of 127.0.0.1 until the test ends
+// and returns its address.
+func serveLoopback(t testing.TB, srv *grpc.Server) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg.addr = lis.Addr().String()
+	mustf(t, err, "listen")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -240,7 +245,7 @@ func startTarget(t testing.TB, mode targetMode) *target {
 		srv.Stop()
 		<-done
 	})
-	return tg
+	return lis.Addr().String()
 }
 
 // labApplied starts a target, opens the driver on the lab plan and syncs

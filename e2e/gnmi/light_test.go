@@ -3,7 +3,6 @@ package gnmi_test
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,17 +146,6 @@ func startLightWith(t testing.TB, mode targetMode, o lightOpts) *lightTarget {
 	}
 	srv := grpc.NewServer(opts...)
 	gpb.RegisterGNMIServer(srv, lt)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	mustf(t, err, "listen")
-	lt.addr = lis.Addr().String()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
+	lt.addr = serveLoopback(t, srv)
 	return lt
 }
