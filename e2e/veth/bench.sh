@@ -19,16 +19,8 @@
 # Needs root for the lab part (skipped with a note otherwise).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-export QOSPLANE_LAB_PREFIX="qpbench$$"
-log="$(mktemp -t qosplane-bench-pacer.XXXXXX)"
-cleanup() {
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${QOSPLANE_LAB_PREFIX}-" || true); do
-		ip netns del "$ns" 2>/dev/null || true
-	done
-	rm -f "$log"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. e2e/veth/lab.sh
+lab_begin qpbench
 
 echo "== machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo

@@ -14,18 +14,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-export QOSPLANE_LAB_PREFIX="qpe2e$$"
-log="$(mktemp -t qosplane-e2e-veth.XXXXXX)"
-cleanup() {
-	# Namespaces of this run only (the tests delete theirs; this catches a
-	# killed run).
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${QOSPLANE_LAB_PREFIX}-" || true); do
-		ip netns del "$ns" 2>/dev/null || true
-	done
-	rm -f "$log"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. e2e/veth/lab.sh
+lab_begin qpe2e
 
 if [ "$(id -u)" != 0 ]; then
 	echo "e2e-veth: skipped: needs root (network namespaces, AF_PACKET sockets)"
