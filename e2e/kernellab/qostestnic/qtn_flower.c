@@ -94,6 +94,17 @@ static const char *qtn_htype_name(enum flow_action_mangle_base h)
 
 /* ---- rendering ---- */
 
+/* qtn_key_u renders a numeric match key as "name":{"value":v,"mask":m} when
+ * its mask is set, separated from what came before by *sep. */
+static void qtn_key_u(struct qtn_jbuf *b, const char **sep, const char *name,
+		      unsigned int key, unsigned int mask)
+{
+	if (!mask)
+		return;
+	jb(b, "%s\"%s\":{\"value\":%u,\"mask\":%u}", *sep, name, key, mask);
+	*sep = ",";
+}
+
 static void qtn_render_keys(struct qtn_jbuf *b, struct flow_rule *rule)
 {
 	const char *sep = "";
@@ -111,16 +122,8 @@ static void qtn_render_keys(struct qtn_jbuf *b, struct flow_rule *rule)
 		struct flow_match_basic m;
 
 		flow_rule_match_basic(rule, &m);
-		if (m.mask->n_proto) {
-			jb(b, "%s\"eth_type\":{\"value\":%u,\"mask\":%u}", sep,
-			   ntohs(m.key->n_proto), ntohs(m.mask->n_proto));
-			sep = ",";
-		}
-		if (m.mask->ip_proto) {
-			jb(b, "%s\"ip_proto\":{\"value\":%u,\"mask\":%u}", sep,
-			   m.key->ip_proto, m.mask->ip_proto);
-			sep = ",";
-		}
+		qtn_key_u(b, &sep, "eth_type", ntohs(m.key->n_proto), ntohs(m.mask->n_proto));
+		qtn_key_u(b, &sep, "ip_proto", m.key->ip_proto, m.mask->ip_proto);
 	}
 	if (flow_rule_match_key(rule, FLOW_DISSECTOR_KEY_ETH_ADDRS)) {
 		struct flow_match_eth_addrs m;
@@ -141,21 +144,9 @@ static void qtn_render_keys(struct qtn_jbuf *b, struct flow_rule *rule)
 		struct flow_match_vlan m;
 
 		flow_rule_match_vlan(rule, &m);
-		if (m.mask->vlan_id) {
-			jb(b, "%s\"vlan_id\":{\"value\":%u,\"mask\":%u}", sep,
-			   m.key->vlan_id, m.mask->vlan_id);
-			sep = ",";
-		}
-		if (m.mask->vlan_priority) {
-			jb(b, "%s\"vlan_prio\":{\"value\":%u,\"mask\":%u}", sep,
-			   m.key->vlan_priority, m.mask->vlan_priority);
-			sep = ",";
-		}
-		if (m.mask->vlan_tpid) {
-			jb(b, "%s\"vlan_tpid\":{\"value\":%u,\"mask\":%u}", sep,
-			   ntohs(m.key->vlan_tpid), ntohs(m.mask->vlan_tpid));
-			sep = ",";
-		}
+		qtn_key_u(b, &sep, "vlan_id", m.key->vlan_id, m.mask->vlan_id);
+		qtn_key_u(b, &sep, "vlan_prio", m.key->vlan_priority, m.mask->vlan_priority);
+		qtn_key_u(b, &sep, "vlan_tpid", ntohs(m.key->vlan_tpid), ntohs(m.mask->vlan_tpid));
 	}
 	if (addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS &&
 	    flow_rule_match_key(rule, FLOW_DISSECTOR_KEY_IPV4_ADDRS)) {
@@ -193,31 +184,15 @@ static void qtn_render_keys(struct qtn_jbuf *b, struct flow_rule *rule)
 		struct flow_match_ports m;
 
 		flow_rule_match_ports(rule, &m);
-		if (m.mask->src) {
-			jb(b, "%s\"src_port\":{\"value\":%u,\"mask\":%u}", sep,
-			   ntohs(m.key->src), ntohs(m.mask->src));
-			sep = ",";
-		}
-		if (m.mask->dst) {
-			jb(b, "%s\"dst_port\":{\"value\":%u,\"mask\":%u}", sep,
-			   ntohs(m.key->dst), ntohs(m.mask->dst));
-			sep = ",";
-		}
+		qtn_key_u(b, &sep, "src_port", ntohs(m.key->src), ntohs(m.mask->src));
+		qtn_key_u(b, &sep, "dst_port", ntohs(m.key->dst), ntohs(m.mask->dst));
 	}
 	if (flow_rule_match_key(rule, FLOW_DISSECTOR_KEY_IP)) {
 		struct flow_match_ip m;
 
 		flow_rule_match_ip(rule, &m);
-		if (m.mask->tos) {
-			jb(b, "%s\"ip_tos\":{\"value\":%u,\"mask\":%u}", sep,
-			   m.key->tos, m.mask->tos);
-			sep = ",";
-		}
-		if (m.mask->ttl) {
-			jb(b, "%s\"ip_ttl\":{\"value\":%u,\"mask\":%u}", sep,
-			   m.key->ttl, m.mask->ttl);
-			sep = ",";
-		}
+		qtn_key_u(b, &sep, "ip_tos", m.key->tos, m.mask->tos);
+		qtn_key_u(b, &sep, "ip_ttl", m.key->ttl, m.mask->ttl);
 	}
 	jb(b, "%s\"used_keys\":%u}", sep, (unsigned int)rule->match.dissector->used_keys);
 }
