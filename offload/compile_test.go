@@ -139,9 +139,8 @@ func TestNICOneTCPerClass(t *testing.T) {
 	if r := ruleByID(t, tp, "ctl/egress/eth0"); slices.ContainsFunc(r.Actions, func(a Action) bool { return a.Kind == SetPCP }) || !hasNote(tp, "2 flows match no VLAN") {
 		t.Errorf("untagged flow gets a PCP rewrite tc cannot do: %+v; notes %q", r.Actions, tp.Notes)
 	}
-	// Borrow class: meter that remarks and demotes.
-	cl := ruleByID(t, tp, "g1-in/egress/eth0")
-	_ = cl
+	// The borrow class's meter runs in software on mlx5; a shaped class
+	// is enforced by its TC's hardware shaper.
 	for _, c := range tp.Classes {
 		if c.Name == "cl" && c.Where.Placement != Software {
 			t.Errorf("borrow class on mlx5 placed %v, want software meter", c.Where)

@@ -149,12 +149,11 @@ func demo(ctx context.Context, bin, policyPath string, dur time.Duration) error 
 		return err
 	}
 	fmt.Printf("sending %v of UDP: voice 30 Mbit/s, video 70 Mbit/s, bulk 60 Mbit/s (1000-byte frames)\n\n", dur)
-	sent, start, err := lab.Send(ctx, flows, dur)
+	sent, _, err := lab.Send(ctx, flows, dur)
 	if err != nil {
 		rx.Stop()
 		return fmt.Errorf("send: %w", err)
 	}
-	_ = start
 	time.Sleep(300 * time.Millisecond) // let shaped queues drain
 	got, _, err := rx.Stop()
 	if err != nil {

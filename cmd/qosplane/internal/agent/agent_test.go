@@ -230,9 +230,8 @@ func TestFailingAndHangingTargetsDoNotBlockOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := start(t, f, third, func(c *Config) { c.TargetTimeout = 200 * time.Millisecond })
-	s := h.waitFor("leaf2 reconciled while the others fail", reconciled("leaf2"))
-	_ = s
-	s = h.waitFor("failures recorded", func(s Status) bool {
+	h.waitFor("leaf2 reconciled while the others fail", reconciled("leaf2"))
+	s := h.waitFor("failures recorded", func(s Status) bool {
 		return target(s, "nic").ConsecutiveFailures >= 2 && target(s, "leaf").LastError != ""
 	})
 	if !strings.Contains(target(s, "nic").LastError, "netlink: device busy") {
