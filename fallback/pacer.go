@@ -114,8 +114,7 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 	p.rulePub = make([]pubRule, len(p.rules))
 	p.cache = newFlowCache(cfg.FlowEntries, int64(cfg.FlowIdle), p.seed)
 	if port != 0 {
-		depth := max(port/8*2/1000, 2*1514) // 2 ms at the port rate
-		b, err := newBucket(port, depth, 0)
+		b, err := newBucket(port, PortDepth(port), 0)
 		if err != nil {
 			return nil, fmt.Errorf("pacer %s: port rate: %w", tp.Target, err)
 		}
@@ -367,6 +366,12 @@ func (p *Pacer) Dequeue(now int64, out []*Packet) (n int, next int64) {
 	}
 	return n, s.wake(now)
 }
+
+// PortDepth is the port bucket's depth in bytes for a port of rate bit/s:
+// 2 ms at the rate, at least two 1514-byte frames. A caller that wakes late
+// catches up by at most this much; a frame of a higher class arriving just
+// after such a burst waits behind it.
+func PortDepth(rate uint64) uint64 { return max(rate/8*2/1000, 2*1514) }
 
 // PortRate returns the scheduler's rate in bit/s (0: unlimited).
 func (p *Pacer) PortRate() model.Rate { return p.cfg.PortRate }

@@ -12,6 +12,15 @@ import (
 	"github.com/qosplane/qosplane/offload"
 )
 
+// pacerRealtime reports whether scenarios run the pacer's shaping thread
+// SCHED_FIFO, as a host that dedicates it would (default; off with
+// QOSPLANE_LAB_NORT=1). The lab's generator and receiver stay ordinary
+// threads, like the hosts they stand for, unless QOSPLANE_LAB_RT=all: two
+// realtime lab threads busy on two cores starve the runtime thread that
+// ends the generator's sleeps, and the offered load then stalls for tens of
+// milliseconds, longer than a class queue lasts.
+func pacerRealtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
+
 // newLab builds a lab for the test or skips when the machine cannot.
 func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
 	t.Helper()
@@ -25,9 +34,7 @@ func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Timing scenarios run the lab's threads realtime (the saturation
-	// benchmarks turn it off); QOSPLANE_LAB_NORT=1 turns it off everywhere.
-	l.Realtime = os.Getenv("QOSPLANE_LAB_NORT") != "1"
+	l.Realtime = os.Getenv("QOSPLANE_LAB_RT") == "all"
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("lab close: %v", err)
@@ -126,7 +133,7 @@ func measure(t *testing.T, l *vethlab.Lab, flows []vethlab.Flow, d time.Duration
 // pacerRun measures flows through a pacer process running plan tp.
 func pacerRun(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
 	t.Helper()
-	p, err := l.StartPacer(context.Background(), tp, vethlab.PacerConfig{Realtime: l.Realtime})
+	p, err := l.StartPacer(context.Background(), tp, vethlab.PacerConfig{Realtime: pacerRealtime()})
 	if err != nil {
 		t.Fatal(err)
 	}

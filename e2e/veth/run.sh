@@ -7,9 +7,10 @@
 # iperf3; without root it says so and exits 0 (the Go tests skip).
 #
 # Usage: e2e/veth/run.sh [extra go test flags, e.g. -run TestModes]
-# Result lines ("RESULT ...") are repeated at the end. The lab's threads and
-# the pacer run SCHED_FIFO (stable timing when other work shares the two
-# cores); QOSPLANE_LAB_NORT=1 runs them as normal threads. Timing scenarios
+# Result lines ("RESULT ...") are repeated at the end. The pacer's shaping
+# thread runs SCHED_FIFO (QOSPLANE_LAB_NORT=1: a normal thread); the lab's
+# generator and receiver are normal threads (QOSPLANE_LAB_RT=all: realtime
+# too, see pacerRealtime in helpers_test.go). Timing scenarios
 # retry up to 3 times and log every attempt. Takes about 3-4.5 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -45,7 +45,8 @@ type Lab struct {
 	// (priority 5), so that other load on the machine does not disturb
 	// timing measurements. Leave it off for saturation runs: realtime
 	// threads that keep a CPU busy starve ksoftirqd, which then drops
-	// frames no shaper dropped.
+	// frames no shaper dropped, and the Go runtime thread that ends the
+	// generator's sleeps, which then stalls the offered load.
 	Realtime bool
 	// RecvPoll, when not 0, makes the receiver read without blocking and
 	// sleep RecvPoll whenever its socket is empty, instead of sleeping in

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"fmt"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,13 +84,23 @@ func (s *shaper) run() error {
 			continue // more may be waiting: read again before sleeping
 		}
 		var tp *unix.Timespec
+		fds[0].Events = unix.POLLIN
 		if next != 0 {
 			d := next - now
 			if d <= 0 {
 				s.stats.Spins.Add(1)
 				continue
 			}
-			d = max(d, s.b.quantum.Load())
+			q := s.b.quantum.Load()
+			if dd := min(max(d, q), maxDefer); len(s.draining) == 0 && s.cur.DeferArrivals(time.Duration(dd)) {
+				// Sustained backlog at the top: read arrivals at the
+				// release time instead of waking for each.
+				fds[0].Events = 0
+				d = dd
+				s.stats.Deferred.Add(1)
+			} else {
+				d = max(d, min(q, int64(MaxWakeQuantum)))
+			}
 			ts = unix.NsecToTimespec(d)
 			tp = &ts
 		}
@@ -205,6 +216,10 @@ func (s *shaper) dequeueAll(now int64) int64 {
 	s.flush(s.cur)
 	return next
 }
+
+// maxDefer bounds a sleep that leaves arrivals unread (ns): frames of a
+// lower priority wait at most this long in the receive socket.
+const maxDefer = int64(2 * time.Millisecond)
 
 // drainEvery is how many frames of a read batch are enqueued between two
 // dequeues.

@@ -3,6 +3,7 @@ package datapath
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ func TestInsertVLAN(t *testing.T) {
 }
 
 // TestWakeQuantum: the quantum fits every bucket (half its room above one
-// MaxSDU at the rate), the one-frame peak bucket, and the cap.
+// MaxSDU at the rate), the one-frame peak bucket, the port bucket, and the
+// cap.
 func TestWakeQuantum(t *testing.T) {
 	cls := func(rate, peak model.Rate, bucket, sdu model.Size) offload.ClassPlan {
 		return offload.ClassPlan{Rate: rate, Peak: peak, Bucket: bucket, MaxSDU: sdu}
@@ -52,16 +54,27 @@ func TestWakeQuantum(t *testing.T) {
 		classes []offload.ClassPlan
 		want    time.Duration
 	}{
-		{"no classes", nil, MaxWakeQuantum},
-		{"big bucket", []offload.ClassPlan{cls(100e6, 0, 125000, 1518)}, MaxWakeQuantum},
+		{"no classes", nil, MaxDeferQuantum},
+		{"big bucket", []offload.ClassPlan{cls(100e6, 0, 250000, 1518)}, MaxDeferQuantum},
 		// room 10000-1518 = 8482 B at 100 Mbit/s = 678.56 µs, halved.
 		{"small bucket", []offload.ClassPlan{cls(100e6, 0, 10000, 1518)}, 339280 * time.Nanosecond},
 		// one 1518 B frame at 80 Mbit/s = 151.8 µs.
 		{"peak", []offload.ClassPlan{cls(50e6, 80e6, 62500, 1518)}, 151800 * time.Nanosecond},
 		{"bucket of one frame", []offload.ClassPlan{cls(10e6, 0, 1518, 1518)}, 0},
-		{"no rate", []offload.ClassPlan{cls(0, 0, 0, 1518)}, MaxWakeQuantum},
+		{"no rate", []offload.ClassPlan{cls(0, 0, 0, 1518)}, MaxDeferQuantum},
+		// port bucket 2 ms at 100 Mbit/s = 25000 B, less one 1514 B frame:
+		// 1.87888 ms, halved; it binds with a class that has no rate...
+		{"port", []offload.ClassPlan{cls(0, 0, 0, 1518)}, 939440 * time.Nanosecond},
+		// ...or with rates adding up to more than the port...
+		{"port oversubscribed", []offload.ClassPlan{cls(60e6, 0, 250000, 1518), cls(60e6, 0, 250000, 1518)}, 939440 * time.Nanosecond},
+		// ...but not under classes that can never fill it.
+		{"port not binding", []offload.ClassPlan{cls(40e6, 0, 10000, 1518), cls(40e6, 0, 10000, 1518)}, 848200 * time.Nanosecond},
 	} {
-		got := WakeQuantum(&offload.TargetPlan{Classes: tc.classes})
+		tp := &offload.TargetPlan{Classes: tc.classes}
+		if strings.HasPrefix(tc.name, "port") {
+			tp.Pacer = &offload.PacerPlan{PortRate: 100e6}
+		}
+		got := WakeQuantum(tp)
 		if got != tc.want {
 			t.Errorf("%s: WakeQuantum = %v, want %v", tc.name, got, tc.want)
 		}
