@@ -12,7 +12,9 @@
 // One direction (In -> Out) goes through a fallback.Pacer in a single
 // shaping goroutine: read a batch, read the clock once, Enqueue all, Dequeue
 // what may leave, send, then wait in ppoll for the next frame or the next
-// release time. The other direction (Out -> In) is forwarded as is by a
+// release time (rounded up to WakeQuantum). In sustained overload
+// (fallback.Pacer.DeferArrivals) the wait ignores new frames and they are
+// read at the release time, one wake-up per release batch. The other direction (Out -> In) is forwarded as is by a
 // second goroutine with its own buffers.
 //
 // Units: sizes in bytes, rates in bit/s, times in nanoseconds of the
