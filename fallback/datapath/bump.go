@@ -32,8 +32,9 @@ type Options struct {
 	WakeQuantum time.Duration
 	// RawWait makes the shaping loop sleep in a raw ppoll that keeps its
 	// scheduler P (capped at 2 ms per sleep): much cheaper per wake-up, but
-	// it takes one P from the rest of the process. Meant for a process that
-	// does nothing but forward.
+	// it takes one P from the rest of the process, and a stop-the-world
+	// waits up to 2 ms for it. The agent's driver sets it when GOMAXPROCS
+	// leaves another P.
 	RawWait bool
 	// RealtimePriority, when 1-99, runs the loops' threads SCHED_FIFO at
 	// that priority so that other load on the machine does not delay

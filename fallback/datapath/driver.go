@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +164,9 @@ func samePort(a, b *offload.PacerPlan) bool {
 
 func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
 	pp := tp.Pacer
-	opts := Options{WakeQuantum: WakeQuantum(tp), Log: d.log, MaxFrame: d.Config.MaxFrame}
+	// The raw wait holds one scheduler P (see Options.RawWait): take it
+	// only when another is left for the rest of the agent.
+	opts := Options{WakeQuantum: WakeQuantum(tp), Log: d.log, MaxFrame: d.Config.MaxFrame, RawWait: runtime.GOMAXPROCS(0) >= 2}
 	switch pp.Mode {
 	case "bridge":
 		if pp.Peer == "" {
