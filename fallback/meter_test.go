@@ -156,3 +156,54 @@ func TestShapeBurstThenRate(t *testing.T) {
 		t.Fatalf("counters %+v", c)
 	}
 }
+
+// TestLateReleaseKeepsRate: a caller that reads arrivals and dequeues in
+// batches, waking up to 2 ms after the release time the pacer asked for
+// (as the datapath does when it defers arrivals), still gets the class's
+// rate: credit kept in the bucket meanwhile leaves in the next batch.
+func TestLateReleaseKeepsRate(t *testing.T) {
+	const rate = 500_000_000 // bit/s
+	cp := classPlan("c", 0, rate, model.Shape)
+	cp.Bucket = rate / 8 / 100 // 10 ms
+	const (
+		start    = int64(time.Second)
+		span     = int64(4 * time.Second)
+		arrEvery = int64(16000) // 1500 B at 750 Mbit/s
+		late     = int64(150 * time.Microsecond)
+	)
+	for _, sleep := range []int64{int64(250 * time.Microsecond), int64(time.Millisecond), int64(2 * time.Millisecond)} {
+		p := newPacer(t, plan(10_000_000_000, []offload.ClassPlan{cp}, portRule("c", "c", 1)), Config{MaxDelay: 20 * time.Millisecond})
+		now, arrive := start, start
+		var sentBytes int64
+		out := make([]*Packet, 64)
+		dequeue := func() int64 {
+			for {
+				n, next := p.Dequeue(now, out)
+				for _, k := range out[:n] {
+					sentBytes += int64(k.WireLen())
+					p.Put(k)
+				}
+				if n < len(out) {
+					return next
+				}
+			}
+		}
+		for now < start+span {
+			for i := 0; arrive <= now; i++ {
+				p.Enqueue(pkt(t, p, udp4(9, 1, 1500)), now)
+				arrive += arrEvery
+				if i%8 == 7 {
+					dequeue()
+				}
+			}
+			next := dequeue()
+			now += max(next-now, sleep) + late
+		}
+		// Over the span: the rate, plus the bucket the class started with.
+		want := float64(rate)/8*float64(span)/1e9 + float64(cp.Bucket)
+		if got := float64(sentBytes); math.Abs(got/want-1) > 0.002 {
+			t.Errorf("woken every %v (+%v late): sent %.0f B in %v, want %.0f B ±0.2%%",
+				time.Duration(sleep), time.Duration(late), got, time.Duration(span), want)
+		}
+	}
+}
