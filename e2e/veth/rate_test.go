@@ -72,6 +72,11 @@ func TestRateLimit(t *testing.T) {
 						cc := r.rep.Counters.Classes["limited"]
 						t.Logf("pacer counters: sent %d pkts, dropped %d, pacer CPU %v over %v, datapath %+v", cc.Packets, cc.Drops, r.cpu, d, r.rep.Shaped)
 					}
+					if r.rep != nil && r.rep.Shaped.Deferred == 0 {
+						// Offered 1.5x its rate, the class is in sustained
+						// overload: the loop reads arrivals at release times.
+						c.Errorf("pacer: no sleep deferred arrivals (datapath %+v)", r.rep.Shaped)
+					}
 					check(c, r)
 				}
 				if im.name == "pacer" {
