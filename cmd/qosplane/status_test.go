@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,5 +55,46 @@ func TestAgentStatusWatch(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("status", "--socket", filepath.Join(dir, "nobody.sock")); code != exitInvalid || !strings.Contains(errOut, "no agent answers") {
 		t.Errorf("status without an agent: exit %d: %s", code, errOut)
+	}
+}
+
+// TestStatusWatchInterrupted: an agent that does not answer in time is an
+// error for a single status, but a --watch interrupted while it waits for
+// the answer ends normally.
+func TestStatusWatchInterrupted(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "slow.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // accept and never answer
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"status", "--socket", sock, "--watch"}, exitOK},
+		{[]string{"status", "--socket", sock}, exitInvalid},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		code, _, errOut := runCLIContext(ctx, tc.args...)
+		cancel()
+		if code != tc.want {
+			t.Errorf("%v, interrupted while the agent is silent: exit %d, want %d (%s)", tc.args, code, tc.want, errOut)
+		}
 	}
 }

@@ -28,6 +28,9 @@ func runStatus(ctx context.Context, c *cli, args []string) int {
 	}
 	for {
 		st, err := agent.FetchStatus(ctx, *socket)
+		if err != nil && *watch && ctx.Err() != nil {
+			return exitOK // interrupted while fetching: the watch's normal end
+		}
 		if err != nil {
 			c.errorf("no agent answers on %s: %v", *socket, err)
 			return exitInvalid
