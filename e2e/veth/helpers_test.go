@@ -21,6 +21,10 @@ import (
 // milliseconds, longer than a class queue lasts.
 func pacerRealtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
 
+// labRealtime is Lab.Realtime for light scenarios that measure delay to
+// the receiver: on unless QOSPLANE_LAB_NORT=1.
+func labRealtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
+
 // newLab builds a lab for the test or skips when the machine cannot.
 func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
 	t.Helper()
