@@ -14,8 +14,9 @@
 // what may leave, send, then wait in ppoll for the next frame or the next
 // release time (rounded up to WakeQuantum). In sustained overload
 // (fallback.Pacer.DeferArrivals) the wait ignores new frames and they are
-// read at the release time, one wake-up per release batch. The other direction (Out -> In) is forwarded as is by a
-// second goroutine with its own buffers.
+// read at the release time, one wake-up per release batch. The other
+// direction (Out -> In) is forwarded as is by a second goroutine with its
+// own buffers.
 //
 // Units: sizes in bytes, rates in bit/s, times in nanoseconds of the
 // monotonic clock (fallback.Now).

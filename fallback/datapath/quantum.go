@@ -13,9 +13,10 @@ import (
 // bounds that added delay.
 const MaxWakeQuantum = 500 * time.Microsecond
 
-// MaxDeferQuantum caps WakeQuantum, the timed sleeps that leave arrivals
-// unread (fallback.Pacer.DeferArrivals: no class above the backlog is
-// idle, so no frame can be served ahead of the burst).
+// MaxDeferQuantum caps WakeQuantum and the timed sleeps that leave
+// arrivals unread (fallback.Pacer.DeferArrivals: no class above the
+// backlog is idle, so no frame can be served ahead of the burst). Frames
+// of a lower priority wait at most this long in the receive socket.
 const MaxDeferQuantum = 2 * time.Millisecond
 
 // WakeQuantum returns the shortest timed sleep of the shaping loop that
@@ -25,10 +26,10 @@ const MaxDeferQuantum = 2 * time.Millisecond
 // margin), in the one-frame peak bucket (MaxSDU at Peak) and, when the
 // port can bind (a class without a rate, or the classes' rates or buckets
 // adding up to more than it), in the port bucket (fallback.PortDepth - one
-// frame at the port rate, halved). It is
-// capped at MaxDeferQuantum; sleeps that watch for arrivals use at most
-// MaxWakeQuantum of it, and an arrival wakes them at once. Fewer wake-ups
-// is what keeps the CPU cost per shaped megabit low.
+// frame at the port rate, halved). It is capped at MaxDeferQuantum; sleeps
+// that watch for arrivals use at most MaxWakeQuantum of it, and an arrival
+// wakes them at once. Fewer wake-ups is what keeps the CPU cost per shaped
+// megabit low.
 func WakeQuantum(tp *offload.TargetPlan) time.Duration {
 	q := MaxDeferQuantum
 	if tp == nil {

@@ -92,7 +92,7 @@ func (s *shaper) run() error {
 				continue
 			}
 			q := s.b.quantum.Load()
-			if dd := min(max(d, q), maxDefer); len(s.draining) == 0 && s.cur.DeferArrivals(time.Duration(dd)) {
+			if dd := min(max(d, q), int64(MaxDeferQuantum)); len(s.draining) == 0 && s.cur.DeferArrivals(time.Duration(dd)) {
 				// Sustained backlog at the top: read arrivals at the
 				// release time instead of waking for each.
 				fds[0].Events = 0
@@ -216,10 +216,6 @@ func (s *shaper) dequeueAll(now int64) int64 {
 	s.flush(s.cur)
 	return next
 }
-
-// maxDefer bounds a sleep that leaves arrivals unread (ns): frames of a
-// lower priority wait at most this long in the receive socket.
-const maxDefer = int64(2 * time.Millisecond)
 
 // drainEvery is how many frames of a read batch are enqueued between two
 // dequeues.
