@@ -106,51 +106,29 @@ func TestBenchForward(t *testing.T) {
 func TestBenchCPU(t *testing.T) {
 	benchOnly(t)
 	br := newLab(t, vethlab.Bridge)
-	ctx := context.Background()
 	tp := compile(t, policy("10Gbit", `- {name: c, service: best-effort, rate: 100Mbit, non-conforming: shape}`,
 		`- {name: c-udp, class: c, match: {protocol: udp, dst-port: 5801}}`))
 	const d = 5 * time.Second
 	// The floor: the same offer through the bump without a pacer (read,
 	// send, and the peer's receive path that the send runs inline on veth).
 	for _, offer := range []uint64{100e6, 150e6} {
-		p, err := br.StartPacer(ctx, nil, vethlab.PacerConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e0, _ := p.CPUExact()
-		measure(t, br, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
-		e1, _ := p.CPUExact()
-		rep, err := p.Stop()
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := pacerRunWith(t, br, nil, vethlab.PacerConfig{}, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
 		report(t, "impl=datapath-only receiver=blocking realtime=false offered=%s forwarded cpu=%.1f%%_of_a_core wakeups/s=%.0f",
-			mbit(float64(offer)), float64(e1-e0)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds())
+			mbit(float64(offer)), float64(r.cpu)/float64(d)*100, float64(r.rep.Shaped.Waits)/d.Seconds())
 	}
 	for _, poll := range []time.Duration{0, time.Millisecond} {
 		br.RecvPoll = poll
 		for _, rt := range []bool{false, true} {
 			for _, offer := range []uint64{100e6, 150e6} {
-				p, err := br.StartPacer(ctx, tp, vethlab.PacerConfig{Realtime: rt})
-				if err != nil {
-					t.Fatal(err)
-				}
-				c0, _ := p.CPU()
-				e0, _ := p.CPUExact()
-				r := measure(t, br, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
-				c1, _ := p.CPU()
-				e1, _ := p.CPUExact()
-				rep, err := p.Stop()
-				if err != nil {
-					t.Fatal(err)
-				}
+				r := pacerRunWith(t, br, tp, vethlab.PacerConfig{Realtime: rt}, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
+				rep := r.rep
 				recv := "blocking"
 				if poll > 0 {
 					recv = "polled_" + poll.String()
 				}
 				report(t, "impl=pacer receiver=%s realtime=%v offered=%s delivered=%s cpu=%.1f%%_of_a_core cpu_ticks=%.1f%% wakeups/s=%.0f deferred/s=%.0f rx_batches/s=%.0f tx_batches/s=%.0f",
 					recv, rt, mbit(float64(offer)), mbit(vethlab.Mean(r.flow(0).WindowRates(1, 4))),
-					float64(e1-e0)/float64(d)*100, float64(c1-c0)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds(), float64(rep.Shaped.Deferred)/d.Seconds(),
+					float64(r.cpu)/float64(d)*100, float64(r.cpuTicks)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds(), float64(rep.Shaped.Deferred)/d.Seconds(),
 					float64(rep.Shaped.RxBatches)/d.Seconds(), float64(rep.Shaped.TxBatches)/d.Seconds())
 			}
 		}

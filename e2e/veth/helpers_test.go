@@ -12,18 +12,15 @@ import (
 	"github.com/qosplane/qosplane/offload"
 )
 
-// pacerRealtime reports whether scenarios run the pacer's shaping thread
-// SCHED_FIFO, as a host that dedicates it would (default; off with
-// QOSPLANE_LAB_NORT=1). The lab's generator and receiver stay ordinary
-// threads, like the hosts they stand for, unless QOSPLANE_LAB_RT=all: two
-// realtime lab threads busy on two cores starve the runtime thread that
+// realtime reports whether scenarios may run threads SCHED_FIFO: yes
+// unless QOSPLANE_LAB_NORT=1. The pacer's shaping thread then always does,
+// as a host that dedicates it would. The lab's generator and receiver do
+// only in light scenarios that measure delay up to the receiver (a receiver
+// woken late adds its own latency), or everywhere with QOSPLANE_LAB_RT=all:
+// two realtime lab threads busy on two cores starve the runtime thread that
 // ends the generator's sleeps, and the offered load then stalls for tens of
 // milliseconds, longer than a class queue lasts.
-func pacerRealtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
-
-// labRealtime is Lab.Realtime for light scenarios that measure delay to
-// the receiver: on unless QOSPLANE_LAB_NORT=1.
-func labRealtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
+func realtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
 
 // newLab builds a lab for the test or skips when the machine cannot.
 func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
@@ -90,7 +87,9 @@ type result struct {
 	got  map[uint16]*vethlab.FlowResult
 	rep  *vethlab.PacerReport // pacer runs only
 	cpu  time.Duration        // pacer CPU during the send (process CPU clock)
-	d    time.Duration
+	// cpuTicks is the same from the tick-sampled /proc figure.
+	cpuTicks time.Duration
+	d        time.Duration
 	// rxDrops are frames dropped at the lab receiver's socket.
 	rxDrops uint64
 }
@@ -136,19 +135,27 @@ func measure(t *testing.T, l *vethlab.Lab, flows []vethlab.Flow, d time.Duration
 
 // pacerRun measures flows through a pacer process running plan tp.
 func pacerRun(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
+	return pacerRunWith(t, l, tp, vethlab.PacerConfig{Realtime: realtime()}, flows, d, record)
+}
+
+// pacerRunWith is pacerRun with the pacer process's configuration (tp nil:
+// the bump forwards unshaped).
+func pacerRunWith(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, cfg vethlab.PacerConfig, flows []vethlab.Flow, d time.Duration, record map[uint16]uint8) *result {
 	t.Helper()
-	p, err := l.StartPacer(context.Background(), tp, vethlab.PacerConfig{Realtime: pacerRealtime()})
+	p, err := l.StartPacer(context.Background(), tp, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c0, _ := p.CPUExact()
+	t0, _ := p.CPU()
 	r := measure(t, l, flows, d, record)
 	c1, _ := p.CPUExact()
+	t1, _ := p.CPU()
 	rep, err := p.Stop()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.rep, r.cpu = rep, time.Duration(c1-c0)
+	r.rep, r.cpu, r.cpuTicks = rep, time.Duration(c1-c0), time.Duration(t1-t0)
 	return r
 }
 

@@ -20,7 +20,7 @@ func TestStrictPriority(t *testing.T) {
 	// The probe's delay is measured up to the receiver's timestamp: a
 	// receiver woken late adds its own wake-up latency, so this scenario
 	// (100 Mbit/s, too light to starve anything) runs the lab realtime.
-	br.Realtime, rt.Realtime = labRealtime(), labRealtime()
+	br.Realtime, rt.Realtime = realtime(), realtime()
 	pol := policy("100Mbit", `- {name: high, service: guaranteed, rate: 45Mbit, non-conforming: shape}
 - {name: low, service: best-effort}`, `- {name: high-bulk, class: high, match: {protocol: udp, dst-port: 5101}}
 - {name: high-probe, class: high, match: {protocol: udp, dst-port: 5102}}

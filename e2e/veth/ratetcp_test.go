@@ -49,7 +49,7 @@ func TestRateLimitTCP(t *testing.T) {
 	for _, rate := range []uint64{1e9, 5e9} {
 		t.Run(mbitStr(rate), func(t *testing.T) {
 			retry(t, func(c *checker) {
-				p, err := br.StartPacer(ctx, shapedTCPPlan(t, rate, port), vethlab.PacerConfig{Realtime: pacerRealtime()})
+				p, err := br.StartPacer(ctx, shapedTCPPlan(t, rate, port), vethlab.PacerConfig{Realtime: realtime()})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -10,7 +10,7 @@
 # Result lines ("RESULT ...") are repeated at the end. The pacer's shaping
 # thread runs SCHED_FIFO (QOSPLANE_LAB_NORT=1: a normal thread); the lab's
 # generator and receiver are normal threads (QOSPLANE_LAB_RT=all: realtime
-# too, see pacerRealtime in helpers_test.go). Timing scenarios
+# too, see realtime in helpers_test.go). Timing scenarios
 # retry up to 3 times and log every attempt. Takes about 3-4.5 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
