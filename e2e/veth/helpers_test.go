@@ -25,22 +25,11 @@ func realtime() bool { return os.Getenv("QOSPLANE_LAB_NORT") != "1" }
 // newLab builds a lab for the test or skips when the machine cannot.
 func newLab(t *testing.T, mode vethlab.Mode) *vethlab.Lab {
 	t.Helper()
-	if why := vethlab.CheckRoot(); why != "" {
-		t.Skip(why)
-	}
 	if testing.Short() {
 		t.Skip("veth lab scenarios take seconds each; skipped with -short")
 	}
-	l, err := vethlab.New(context.Background(), mode)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := vethlab.ForTest(t, mode)
 	l.Realtime = os.Getenv("QOSPLANE_LAB_RT") == "all"
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
 	return l
 }
 

@@ -6,29 +6,11 @@ import (
 	"time"
 )
 
-// newTestLab builds a lab or skips when the machine cannot.
-func newTestLab(t *testing.T, mode Mode) *Lab {
-	t.Helper()
-	if why := CheckRoot(); why != "" {
-		t.Skip(why)
-	}
-	l, err := New(context.Background(), mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return l
-}
-
 // TestRouteSendReceive checks the generator and receiver against each other
 // through a plain kernel route: what is sent arrives, at the set rate, with
 // the marking it was sent with.
 func TestRouteSendReceive(t *testing.T) {
-	l := newTestLab(t, Route)
+	l := ForTest(t, Route)
 	r, err := l.StartReceiver(map[uint16]uint8{1: RecordDelay})
 	if err != nil {
 		t.Fatal(err)

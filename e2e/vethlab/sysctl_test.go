@@ -9,7 +9,7 @@ import (
 // TestSysctlInNetns: Netns.Sysctl writes the namespace's own setting, not
 // the host's (the lab relies on it for ip_forward and IPv6).
 func TestSysctlInNetns(t *testing.T) {
-	l := newTestLab(t, Route)
+	l := ForTest(t, Route)
 	out, err := l.Pacer.Run(context.Background(), "cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/disable_ipv6")
 	if err != nil {
 		t.Fatal(err)

@@ -14,22 +14,7 @@ import (
 	"github.com/qosplane/qosplane/fallback/datapath"
 )
 
-func newLab(t *testing.T) *vethlab.Lab {
-	t.Helper()
-	if why := vethlab.CheckRoot(); why != "" {
-		t.Skip(why)
-	}
-	l, err := vethlab.New(context.Background(), vethlab.Bridge)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return l
-}
+func newLab(t *testing.T) *vethlab.Lab { return vethlab.ForTest(t, vethlab.Bridge) }
 
 // startBump starts a bump between pa and pb in the lab's pacer namespace.
 func startBump(t *testing.T, l *vethlab.Lab, p *fallback.Pacer) *datapath.Bump {
