@@ -2,6 +2,7 @@ package veth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -135,14 +136,17 @@ func pacerRunWith(t *testing.T, l *vethlab.Lab, tp *offload.TargetPlan, cfg veth
 	if err != nil {
 		t.Fatal(err)
 	}
-	c0, _ := p.CPUExact()
-	t0, _ := p.CPU()
+	c0, e0 := p.CPUExact()
+	t0, e1 := p.CPU()
 	r := measure(t, l, flows, d, record)
-	c1, _ := p.CPUExact()
-	t1, _ := p.CPU()
+	c1, e2 := p.CPUExact()
+	t1, e3 := p.CPU()
 	rep, err := p.Stop()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := errors.Join(e0, e1, e2, e3); err != nil {
+		t.Fatalf("pacer CPU time: %v", err)
 	}
 	r.rep, r.cpu, r.cpuTicks = rep, time.Duration(c1-c0), time.Duration(t1-t0)
 	return r

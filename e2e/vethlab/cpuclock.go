@@ -22,4 +22,4 @@ func procCPUClock(pid int) (int64, error) {
 
 // CPUExact returns the pacer process's CPU time so far in ns from its
 // process CPU clock (see procCPUClock); CPU is the tick-sampled figure.
-func (p *PacerProc) CPUExact() (int64, error) { return procCPUClock(p.cmd.Process.Pid) }
+func (p *PacerProc) CPUExact() (int64, error) { return procCPUClock(p.proc.Pid()) }

@@ -1,11 +1,13 @@
 package vethlab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -30,21 +32,25 @@ func (l *Lab) Iperf(ctx context.Context, port int, streams int, d time.Duration,
 	}
 	ctx, cancel := context.WithTimeout(ctx, d+20*time.Second)
 	defer cancel()
-	srv := l.Peer.Command(ctx, "iperf3", "-s", "-1", "-J", "-B", l.PeerIP.String(), "-p", strconv.Itoa(port))
-	if err := srv.Start(); err != nil {
+	srv, err := l.Peer.Start(ctx, nil, "iperf3", "-s", "-1", "-J", "-B", l.PeerIP.String(), "-p", strconv.Itoa(port))
+	if err != nil {
 		return nil, fmt.Errorf("iperf3 server: %w", err)
 	}
 	defer func() {
-		_ = srv.Process.Kill()
+		_ = srv.Signal(syscall.SIGKILL)
 		_ = srv.Wait()
 	}()
 	var out []byte
-	var err error
 	for try := 0; try < 20; try++ {
 		time.Sleep(100 * time.Millisecond)
 		args := append([]string{"iperf3", "-c", l.PeerIP.String(), "-p", strconv.Itoa(port), "-J", "--get-server-output",
 			"-P", strconv.Itoa(streams), "-t", strconv.FormatFloat(d.Seconds(), 'f', 1, 64)}, extra...)
-		out, err = l.App.Command(ctx, args[0], args[1:]...).Output()
+		var buf bytes.Buffer
+		var cl *Child
+		if cl, err = l.App.Start(ctx, &buf, args[0], args[1:]...); err == nil {
+			err = cl.Wait()
+		}
+		out = buf.Bytes()
 		if err == nil {
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -38,13 +39,13 @@ func (n *Netns) Run(ctx context.Context, name string, args ...string) (string, e
 	return run(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 }
 
-// Command returns an unstarted command that runs inside the namespace. It
-// is killed when the process that started it dies (a killed test run leaves
-// no iperf3 server behind).
-func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+// Start starts a command inside the namespace as a Child that is killed
+// when the test process dies; stdout, when not nil, receives its output.
+// ctx kills it early.
+func (n *Netns) Start(ctx context.Context, stdout io.Writer, name string, args ...string) (*Child, error) {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
+	cmd.Stdout = stdout
+	return startChild(cmd, syscall.SIGKILL)
 }
 
 // Sysctl writes value to /proc/sys/<key> (key with slashes) as seen from

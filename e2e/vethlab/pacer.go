@@ -61,7 +61,7 @@ type PacerConfig struct {
 // PacerProc is a pacer process running in the lab's pacer namespace, a bump
 // between PacerIn and PacerOut.
 type PacerProc struct {
-	cmd      *exec.Cmd
+	proc     *Child
 	planFile string
 	dir      string
 	out      *bufio.Reader
@@ -95,18 +95,23 @@ func (l *Lab) StartPacer(ctx context.Context, tp *offload.TargetPlan, cfg PacerC
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	p.cmd = exec.Command(exe, "-test.run=^$")
-	p.cmd.Env = env
-	// The pacer dies with the process that started it (a killed test run
-	// leaves no forwarder behind).
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	p.cmd.Stderr = os.Stderr
-	stdout, err := p.cmd.StdoutPipe()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	// A pipe of our own, not StdoutPipe: the child's Wait runs as soon as
+	// it exits and must not close the pipe before its report is read.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := p.cmd.Start(); err != nil {
+	cmd.Stdout = w
+	// The pacer dies with the process that started it (a killed test run
+	// leaves no forwarder behind); SIGTERM lets it print its report.
+	p.proc, err = startChild(cmd, syscall.SIGTERM)
+	w.Close()
+	if err != nil {
+		stdout.Close()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pacer process: %w", err)
 	}
@@ -126,7 +131,8 @@ func (l *Lab) StartPacer(ctx context.Context, tp *offload.TargetPlan, cfg PacerC
 		if err := json.Unmarshal([]byte(rest), &rep); err == nil {
 			p.report = &rep
 		}
-		p.err = p.cmd.Wait()
+		stdout.Close()
+		p.err = p.proc.Wait()
 		close(p.done)
 	}()
 	select {
@@ -144,10 +150,10 @@ func (l *Lab) StartPacer(ctx context.Context, tp *offload.TargetPlan, cfg PacerC
 }
 
 // Pid is the pacer process id.
-func (p *PacerProc) Pid() int { return p.cmd.Process.Pid }
+func (p *PacerProc) Pid() int { return p.proc.Pid() }
 
 // CPU returns the CPU time (user+system, ns) the process used so far.
-func (p *PacerProc) CPU() (int64, error) { return procCPU(p.cmd.Process.Pid) }
+func (p *PacerProc) CPU() (int64, error) { return procCPU(p.proc.Pid()) }
 
 // Swap makes the running pacer take plan tp without closing its sockets.
 func (p *PacerProc) Swap(tp *offload.TargetPlan) error {
@@ -160,7 +166,7 @@ func (p *PacerProc) Swap(tp *offload.TargetPlan) error {
 	if err := os.Rename(p.planFile+".new", p.planFile); err != nil {
 		return err
 	}
-	return p.cmd.Process.Signal(syscall.SIGHUP)
+	return p.proc.Signal(syscall.SIGHUP)
 }
 
 // Stop ends the process and returns its final report. Safe to call twice.
@@ -168,11 +174,11 @@ func (p *PacerProc) Stop() (*PacerReport, error) {
 	select {
 	case <-p.done:
 	default:
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.proc.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
 		case <-time.After(5 * time.Second):
-			_ = p.cmd.Process.Kill()
+			_ = p.proc.Signal(syscall.SIGKILL)
 			<-p.done
 		}
 	}
