@@ -44,6 +44,13 @@ type SentStats struct {
 // genBatch is the most frames per sendmmsg.
 const genBatch = 64
 
+// Flow i sends from UDP port genSrcPort+i; a run has at most genMaxFlows.
+// The peer's IP stack discards these datagrams silently (see New).
+const (
+	genSrcPort  = 40000
+	genMaxFlows = 1000
+)
+
 // Send sends flows from app to peer for d and returns what it sent per flow.
 // start is the CLOCK_REALTIME ns at which the generator started, the origin
 // of the receiver's windows.
@@ -69,6 +76,9 @@ func (l *Lab) Send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 }
 
 func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []SentStats, start int64, err error) {
+	if len(flows) > genMaxFlows {
+		return nil, 0, fmt.Errorf("%d flows: the generator sends at most %d", len(flows), genMaxFlows)
+	}
 	fd, err := openPacket(l.App, AppIf, false)
 	if err != nil {
 		return nil, 0, err
@@ -89,7 +99,7 @@ func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 		}
 		s := &state{f: f, m: newMmsgs(genBatch, f.Size, 0)}
 		spec := frameSpec{dstMAC: l.NextHopMAC, srcMAC: l.AppMAC, src: l.AppIP, dst: l.PeerIP,
-			srcPort: 40000 + uint16(i), dstPort: f.DstPort, dscp: f.DSCP, ecn: f.ECN, vlan: f.VLAN, pcp: f.PCP,
+			srcPort: genSrcPort + uint16(i), dstPort: f.DstPort, dscp: f.DSCP, ecn: f.ECN, vlan: f.VLAN, pcp: f.PCP,
 			size: f.Size, flow: uint16(i)}
 		for _, b := range s.m.bufs {
 			s.seqOff = buildFrame(b, spec)

@@ -168,6 +168,18 @@ func New(ctx context.Context, mode Mode) (l *Lab, err error) {
 		[]string{"-n", l.App.Name, "link", "set", AppIf, "up"},
 		[]string{"-n", l.Peer.Name, "link", "set", PeerIf, "up"},
 	)
+	// The receiver reads the generator's frames from a packet socket, and
+	// nothing listens on their UDP ports: the peer's IP stack would answer
+	// each with a port-unreachable lookup (route and ICMP rate limit, up
+	// to 1000 ICMP route lookups a second), run inline by whichever thread
+	// sent the frame over veth, the pacer's or the kernel route's. A
+	// blackhole rule ahead of local delivery drops them silently.
+	cmds = append(cmds,
+		[]string{"-n", l.Peer.Name, "rule", "add", "pref", "10", "iif", PeerIf, "ipproto", "udp",
+			"sport", fmt.Sprintf("%d-%d", genSrcPort, genSrcPort+genMaxFlows-1), "blackhole"},
+		[]string{"-n", l.Peer.Name, "rule", "add", "pref", "20", "lookup", "local"},
+		[]string{"-n", l.Peer.Name, "rule", "del", "pref", "0"},
+	)
 	if mode == Route {
 		cmds = append(cmds,
 			[]string{"-n", l.App.Name, "route", "add", "default", "via", "10.99.1.254"},

@@ -2,6 +2,8 @@ package vethlab
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,4 +52,40 @@ func TestRouteSendReceive(t *testing.T) {
 	if d := res[1].Delays; len(d) > 0 {
 		t.Logf("probe delay first %d ns", d[0])
 	}
+	// The peer discards the generator's datagrams without answering them
+	// (nothing listens on their ports).
+	if n := icmpOutDestUnreachs(t, l.Peer); n != 0 {
+		t.Errorf("peer sent %d ICMP destination unreachables for the generator's datagrams, want 0", n)
+	}
+}
+
+// icmpOutDestUnreachs reads the Icmp OutDestUnreachs counter of ns.
+func icmpOutDestUnreachs(t *testing.T, ns *Netns) int {
+	t.Helper()
+	out, err := ns.Run(context.Background(), "cat", "/proc/net/snmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Icmp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, name := range names {
+			if name == "OutDestUnreachs" && i < len(f) {
+				n, err := strconv.Atoi(f[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+	}
+	t.Fatalf("no Icmp OutDestUnreachs in /proc/net/snmp of %s", ns.Name)
+	return 0
 }
