@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -114,10 +117,15 @@ func applyOne(ctx context.Context, tp *offload.TargetPlan, trees *treeCache, tim
 	return res
 }
 
-// timedOut makes an error caused by ctx's deadline match
-// context.DeadlineExceeded (gRPC reports it as a status).
+// timedOut makes an error caused by a deadline match
+// context.DeadlineExceeded. gRPC reports one as a status, and its own
+// deadline timer can end a call a moment before ctx's timer marks ctx done,
+// so the status code counts as much as ctx.Err.
 func timedOut(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
 		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 	return err
