@@ -27,12 +27,7 @@ func ctxT(t testing.TB) context.Context {
 // TestApplyAccepted: a valid policy is accepted by the schema-validating
 // target and reads back as applied; re-applying sends no Set.
 func TestApplyAccepted(t *testing.T) {
-	tg := startTarget(t, normal)
-	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
-	ctx := ctxT(t)
-	d, err := gnmidrv.Open(ctx, tp, testLog(t))
-	mustf(t, err, "open")
-	t.Cleanup(func() { d.Close() })
+	tg, tp, d, ctx := labOpened(t)
 
 	res, err := d.Sync(ctx, tp)
 	mustf(t, err, "first sync")

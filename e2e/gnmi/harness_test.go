@@ -248,9 +248,9 @@ func serveLoopback(t testing.TB, srv *grpc.Server) string {
 	return lis.Addr().String()
 }
 
-// labApplied starts a target, opens the driver on the lab plan and syncs
-// it: the state most tests start from.
-func labApplied(t *testing.T) (*target, *offload.TargetPlan, *gnmidrv.Driver, context.Context) {
+// labOpened starts a target and opens the driver on the lab plan (closed
+// when the test ends); nothing is applied yet.
+func labOpened(t *testing.T) (*target, *offload.TargetPlan, *gnmidrv.Driver, context.Context) {
 	t.Helper()
 	tg := startTarget(t, normal)
 	tp := labPlan("leaf1", tg.addr, testPKI(t).caFile)
@@ -258,7 +258,15 @@ func labApplied(t *testing.T) (*target, *offload.TargetPlan, *gnmidrv.Driver, co
 	d, err := gnmidrv.Open(ctx, tp, testLog(t))
 	mustf(t, err, "open")
 	t.Cleanup(func() { d.Close() })
-	_, err = d.Sync(ctx, tp)
+	return tg, tp, d, ctx
+}
+
+// labApplied is labOpened with the lab plan synced: the state most tests
+// start from.
+func labApplied(t *testing.T) (*target, *offload.TargetPlan, *gnmidrv.Driver, context.Context) {
+	t.Helper()
+	tg, tp, d, ctx := labOpened(t)
+	_, err := d.Sync(ctx, tp)
 	mustf(t, err, "apply")
 	return tg, tp, d, ctx
 }
