@@ -147,13 +147,10 @@ func TestBenchHighRate(t *testing.T) {
 	ctx := context.Background()
 	const d = 6 * time.Second
 	for _, rate := range []uint64{2e9, 10e9} {
-		p, err := br.StartPacer(ctx, shapedTCPPlan(t, rate, 5901), vethlab.PacerConfig{Realtime: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c0, _ := p.CPU()
+		p := startPacer(t, br, shapedTCPPlan(t, rate, 5901), vethlab.PacerConfig{Realtime: true})
+		c0, _ := pacerCPU(t, p)
 		res, err := br.Iperf(ctx, 5901, 4, d)
-		c1, _ := p.CPU()
+		c1, _ := pacerCPU(t, p)
 		rep, serr := p.Stop()
 		if err != nil || serr != nil {
 			t.Fatal(err, serr)
