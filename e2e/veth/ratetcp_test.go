@@ -49,10 +49,7 @@ func TestRateLimitTCP(t *testing.T) {
 	for _, rate := range []uint64{1e9, 5e9} {
 		t.Run(mbitStr(rate), func(t *testing.T) {
 			retry(t, func(c *checker) {
-				p, err := br.StartPacer(ctx, shapedTCPPlan(t, rate, port), vethlab.PacerConfig{Realtime: realtime()})
-				if err != nil {
-					t.Fatal(err)
-				}
+				p := startPacer(t, br, shapedTCPPlan(t, rate, port), vethlab.PacerConfig{Realtime: realtime()})
 				res, err := br.Iperf(ctx, port, 4, d)
 				if _, serr := p.Stop(); err != nil || serr != nil {
 					t.Fatal(err, serr)
