@@ -23,10 +23,7 @@ func TestTCPFairness(t *testing.T) {
 			var res *vethlab.IperfResult
 			var err error
 			if impl == "pacer" {
-				p, perr := br.StartPacer(context.Background(), compile(t, pol), vethlab.PacerConfig{})
-				if perr != nil {
-					t.Fatal(perr)
-				}
+				p := startPacer(t, br, compile(t, pol), vethlab.PacerConfig{})
 				res, err = br.Iperf(context.Background(), 5501, 4, d, "-O", "1")
 				rep, serr := p.Stop()
 				if serr != nil {
