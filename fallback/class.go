@@ -28,6 +28,8 @@ type class struct {
 	conf    entry // conforming queue, level 1+Priority
 	nc      entry // borrow queue, level 0
 	pass    bool  // the PassUnmatched pseudo-class: no metering, no marking
+	idx     int   // index in Pacer.classes
+	fast    bool  // its flows may take the fast path (Pacer.fastOK)
 	st      classStats
 	pub     *pubClass
 	dirty   bool

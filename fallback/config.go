@@ -38,6 +38,10 @@ type Config struct {
 	// counted as class "(unmatched)"), instead of into the lowest-priority
 	// class. The plan has no field for this choice. (Local addition.)
 	PassUnmatched bool
+	// FastPath offers the flows that the pacer would pass straight through
+	// to a fast path outside it (see FastFlow; the datapath's tc BPF
+	// forwarder). Off, every frame is the pacer's. (Local addition.)
+	FastPath bool
 	// IfIndex resolves a rule's Match.Interface to an interface index;
 	// default net.InterfaceByName. (Local addition, for tests.)
 	IfIndex func(name string) (int, error)

@@ -21,11 +21,13 @@ type classStats struct {
 // publishEvery Enqueues), so readers lag by at most one batch.
 type pubClass struct {
 	pkts, bytes, drops, dropBytes, confPkts, confBytes, ncPkts, ncBytes, depth atomic.Uint64
+	// fastPkts and fastBytes are what the fast path forwarded (AddFast).
+	fastPkts, fastBytes atomic.Uint64
 }
 
 type ruleStats struct{ pkts, bytes uint64 }
 
-type pubRule struct{ pkts, bytes atomic.Uint64 }
+type pubRule struct{ pkts, bytes, fastPkts, fastBytes atomic.Uint64 }
 
 // Counters are published after publishEvery Enqueues without a Dequeue,
 // when a Dequeue call leaves nothing behind that may leave now, and at least
@@ -67,6 +69,7 @@ func (p *Pacer) publish() {
 // are current once a Dequeue call has returned fewer packets than asked. Packets
 // and Bytes count frames sent; conforming/non-conforming count the meter's
 // verdicts (for shape classes: non-conforming = held back by the shaper).
+// Packets and Bytes include what a fast path forwarded (AddFast).
 func (p *Pacer) Counters() *offload.Counters {
 	out := &offload.Counters{
 		Time:    time.Now(),
@@ -76,7 +79,7 @@ func (p *Pacer) Counters() *offload.Counters {
 	for _, c := range p.classes {
 		u := c.pub
 		out.Classes[c.name] = offload.ClassCounters{
-			Packets: u.pkts.Load(), Bytes: u.bytes.Load(),
+			Packets: u.pkts.Load() + u.fastPkts.Load(), Bytes: u.bytes.Load() + u.fastBytes.Load(),
 			Drops: u.drops.Load(), DropBytes: u.dropBytes.Load(),
 			ConformingPackets: u.confPkts.Load(), ConformingBytes: u.confBytes.Load(),
 			NonConformingPackets: u.ncPkts.Load(), NonConformingBytes: u.ncBytes.Load(),
@@ -85,7 +88,8 @@ func (p *Pacer) Counters() *offload.Counters {
 	}
 	for i := range p.rules {
 		out.Rules[p.rules[i].id] = offload.RuleCounters{
-			Packets: p.rulePub[i].pkts.Load(), Bytes: p.rulePub[i].bytes.Load(), Where: offload.Pacer,
+			Packets: p.rulePub[i].pkts.Load() + p.rulePub[i].fastPkts.Load(),
+			Bytes:   p.rulePub[i].bytes.Load() + p.rulePub[i].fastBytes.Load(), Where: offload.Pacer,
 		}
 	}
 	return out

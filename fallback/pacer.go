@@ -28,6 +28,9 @@ type Pacer struct {
 	pool     pool
 	s        sched
 
+	fastPending []FastFlow // offers not yet taken by FastFlows
+	fastDropped uint64     // offers refused: fastPending was full
+
 	rulesDirty   bool
 	sincePublish int
 	lastPublish  int64 // ns
@@ -36,7 +39,7 @@ type Pacer struct {
 }
 
 type pubStats struct {
-	poolMiss, cacheHits, cacheMisses, cacheEvictions atomic.Uint64
+	poolMiss, cacheHits, cacheMisses, cacheEvictions, fastDropped atomic.Uint64
 }
 
 // Stats are pacer-wide counters (a local addition to the contract).
@@ -45,6 +48,9 @@ type Stats struct {
 	FlowCacheHits  uint64
 	FlowCacheMiss  uint64
 	FlowCacheEvict uint64 // live entries evicted by a full set
+	// FastRefused counts flows that qualified for the fast path but were
+	// not offered: too many offers were waiting for FastFlows.
+	FastRefused uint64
 }
 
 // Stats returns pacer-wide counters; safe from any goroutine.
@@ -52,6 +58,7 @@ func (p *Pacer) Stats() Stats {
 	return Stats{
 		PoolExhausted: p.pub.poolMiss.Load(), FlowCacheHits: p.pub.cacheHits.Load(),
 		FlowCacheMiss: p.pub.cacheMisses.Load(), FlowCacheEvict: p.pub.cacheEvictions.Load(),
+		FastRefused: p.pub.fastDropped.Load(),
 	}
 }
 
@@ -88,6 +95,7 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pacer %s: %w", tp.Target, err)
 		}
+		c.idx = len(p.classes)
 		p.byName[cp.Name] = len(p.classes)
 		p.classes = append(p.classes, c)
 		if p.dflt == nil || cp.Priority < p.dflt.plan.Priority {
@@ -100,6 +108,7 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 			return nil, err
 		}
 		c.pass = true
+		c.idx = len(p.classes)
 		p.classes = append(p.classes, c)
 		p.dflt = c
 	}
@@ -119,6 +128,12 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 			return nil, fmt.Errorf("pacer %s: port rate: %w", tp.Target, err)
 		}
 		p.s.port, p.s.portLim = b, true
+	}
+	for _, c := range p.classes {
+		c.fast = p.fastOK(c)
+	}
+	if p.FastPath() {
+		p.fastPending = make([]FastFlow, 0, maxFastPending)
 	}
 	p.s.timers = make(timerHeap, 0, len(p.classes))
 	packets := cfg.Packets
@@ -217,6 +232,9 @@ func (p *Pacer) classOf(pkt *Packet, pr *parsed, now int64) (*class, *rule) {
 	if !hit {
 		ent.rule = int32(p.classify(pr, pkt.IfIndex))
 		ent.fhash = key.flowHash(p.seed)
+		if p.fastPending != nil {
+			p.offerFast(pr, ent.rule)
+		}
 	}
 	pkt.hash = ent.fhash
 	if ent.rule < 0 {
@@ -330,6 +348,7 @@ func (p *Pacer) publishAll() {
 	p.pub.cacheHits.Store(p.cache.hits)
 	p.pub.cacheMisses.Store(p.cache.misses)
 	p.pub.cacheEvictions.Store(p.cache.evictions)
+	p.pub.fastDropped.Store(p.fastDropped)
 }
 
 // Dequeue moves up to len(out) packets that may leave at now into out, in
