@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/Mellanox/rdmamap v1.1.0
+	github.com/cilium/ebpf v0.20.0
 	github.com/openconfig/gnmi v0.14.1
 	github.com/openconfig/goyang v1.6.3
 	github.com/openconfig/lemming v0.7.0

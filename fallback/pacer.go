@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -391,6 +392,13 @@ func (p *Pacer) Dequeue(now int64, out []*Packet) (n int, next int64) {
 // catches up by at most this much; a frame of a higher class arriving just
 // after such a burst waits behind it.
 func PortDepth(rate uint64) uint64 { return max(rate/8*2/1000, 2*1514) }
+
+// FlowIdle is how long a flow cache entry lives without traffic
+// (Config.FlowIdle).
+func (p *Pacer) FlowIdle() time.Duration { return p.cfg.FlowIdle }
+
+// FlowEntries is the flow cache's size in entries (Config.FlowEntries).
+func (p *Pacer) FlowEntries() int { return p.cfg.FlowEntries }
 
 // PortRate returns the scheduler's rate in bit/s (0: unlimited).
 func (p *Pacer) PortRate() model.Rate { return p.cfg.PortRate }

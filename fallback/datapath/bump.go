@@ -41,6 +41,16 @@ type Options struct {
 	// releases (a userspace pacer late by more than a bucket's fill time
 	// loses rate). 0 leaves the thread's policy alone.
 	RealtimePriority int
+	// FastPath forwards in the kernel what needs no pacer: the flows the
+	// pacer offers (fallback.Config.FastPath, fallback.FastFlow) and, with
+	// Reverse, the whole reverse direction, with tc BPF programs that
+	// redirect between the two interfaces (see fastPath). It needs a pacer,
+	// CAP_BPF and tcx (Linux 6.6); when the programs cannot be attached the
+	// bump logs why and forwards everything itself (FastPath reports
+	// which). Frames it redirects go through Out's qdisc and tc egress, so
+	// it must not be used where Out's egress steers frames back to In
+	// (attach mode).
+	FastPath bool
 	// Log receives the bump's events; default slog.Default().
 	Log *slog.Logger
 }
@@ -57,6 +67,7 @@ type Bump struct {
 	cur      atomic.Pointer[fallback.Pacer]
 	shaped   DirStats
 	reverse  DirStats
+	fast     *fastPath // nil: everything goes through the sockets
 	wg       sync.WaitGroup
 	statsMu  sync.Mutex // serialises PACKET_STATISTICS reads
 	errMu    sync.Mutex
@@ -94,6 +105,13 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 	}
 	b.cur.Store(p)
 	b.quantum.Store(int64(opts.WakeQuantum))
+	if opts.FastPath && p != nil {
+		b.fast, err = openFastPath(b.in, b.out, opts.Reverse, p.FlowEntries(), p.FlowIdle(), &b.shaped, &b.reverse, opts.Log)
+		if err != nil {
+			opts.Log.Warn("pacer datapath: no fast path; the pacer forwards every frame", "err", err)
+			b.fast = nil
+		}
+	}
 	if p == nil {
 		f := newForwarder(b.in, b.out, opts.Batch, opts.MaxFrame, &b.shaped)
 		b.goRun("forward "+opts.In+"->"+opts.Out, func() error { b.ownThread(); return f.run(b.stopFD, &b.stopping) })
@@ -101,11 +119,11 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 		s := newShaper(b, p)
 		b.goRun("shape "+opts.In+"->"+opts.Out, s.run)
 	}
-	if opts.Reverse {
+	if opts.Reverse && (b.fast == nil || b.fast.rev == nil) {
 		f := newForwarder(b.out, b.in, opts.Batch, opts.MaxFrame, &b.reverse)
 		b.goRun("forward "+opts.Out+"->"+opts.In, func() error { b.ownThread(); return f.run(b.stopFD, &b.stopping) })
 	}
-	opts.Log.Info("pacer datapath started", "in", opts.In, "out", opts.Out, "reverse", opts.Reverse, "shaped", p != nil)
+	opts.Log.Info("pacer datapath started", "in", opts.In, "out", opts.Out, "reverse", opts.Reverse, "shaped", p != nil, "fast_path", b.fast != nil)
 	return b, nil
 }
 
@@ -150,6 +168,10 @@ func (b *Bump) Swap(p *fallback.Pacer) error {
 // with Swap to a plan with other buckets).
 func (b *Bump) SetWakeQuantum(d time.Duration) { b.quantum.Store(int64(d)) }
 
+// FastPath reports whether the in-kernel fast path is attached (see
+// Options.FastPath).
+func (b *Bump) FastPath() bool { return b.fast != nil }
+
 // Pacer returns the pacer new frames go to (nil when unshaped).
 func (b *Bump) Pacer() *fallback.Pacer { return b.cur.Load() }
 
@@ -157,6 +179,10 @@ func (b *Bump) Pacer() *fallback.Pacer { return b.cur.Load() }
 // directions.
 func (b *Bump) Stats() (shaped, reverse DirSnapshot) {
 	b.statsMu.Lock()
+	if !b.stopped && b.fast != nil {
+		b.fast.sweep(time.Now(), false)
+		b.fast.readReverse()
+	}
 	if !b.stopped {
 		// PACKET_STATISTICS resets on read: accumulate.
 		if st, err := unix.GetsockoptTpacketStats(b.in.rx, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
@@ -194,6 +220,9 @@ func (b *Bump) Stop() error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	b.wg.Wait()
+	if b.fast != nil {
+		b.fast.close()
+	}
 	b.closeFDs()
 	b.opts.Log.Info("pacer datapath stopped", "in", b.opts.In, "out", b.opts.Out)
 	return b.Err()

@@ -26,6 +26,7 @@ type shaper struct {
 	dropBuf  []byte
 	dropVnet [vnetHdrLen]byte
 	stats    *DirStats
+	fastBuf  []fallback.FastFlow // offers taken from cur after each send
 }
 
 func newShaper(b *Bump, p *fallback.Pacer) *shaper {
@@ -63,6 +64,9 @@ func (s *shaper) run() error {
 		if np := s.b.pending.Swap(nil); np != nil && np != s.cur {
 			s.flush(s.cur)
 			s.putReserved()
+			if s.b.fast != nil {
+				s.b.fast.reset() // the old pacer's flows, classes and marks
+			}
 			s.draining = append(s.draining, s.cur)
 			s.cur = np
 		}
@@ -77,6 +81,11 @@ func (s *shaper) run() error {
 			return err
 		}
 		next := s.dequeueAll(now)
+		// After the send: a flow's first frames have left before its next
+		// ones can take the fast path.
+		if s.fastBuf = s.cur.FastFlows(s.fastBuf[:0]); len(s.fastBuf) > 0 && s.b.fast != nil {
+			s.b.fast.insert(s.cur, s.fastBuf)
+		}
 		if s.b.stopping.Load() {
 			return errStopped
 		}

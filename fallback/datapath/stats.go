@@ -23,6 +23,12 @@ type DirStats struct {
 	// socket (its buffer was full: the loop fell behind), from
 	// PACKET_STATISTICS, updated when Stats is read.
 	KernelDrops atomic.Uint64
+	// FastPackets and FastBytes count what the in-kernel fast path
+	// forwarded in this direction (frames; L2 bytes, in the shaped
+	// direction each GSO segment with its headers). They are not in the
+	// Rx and Tx counts, and are updated by the fast path's sweep (every
+	// second) and when Stats is read.
+	FastPackets, FastBytes atomic.Uint64
 }
 
 // DirSnapshot is a plain copy of DirStats.
@@ -32,6 +38,7 @@ type DirSnapshot struct {
 	Waits, Spins, Deferred                 uint64
 	RxBatches, RxEmpty, TxBatches          uint64
 	KernelDrops                            uint64
+	FastPackets, FastBytes                 uint64
 }
 
 // Snapshot reads the counters.
@@ -42,5 +49,6 @@ func (s *DirStats) Snapshot() DirSnapshot {
 		RxErrors: s.RxErrors.Load(), NoBuffer: s.NoBuffer.Load(), TxErrors: s.TxErrors.Load(),
 		Waits: s.Waits.Load(), Spins: s.Spins.Load(), Deferred: s.Deferred.Load(), KernelDrops: s.KernelDrops.Load(),
 		RxBatches: s.RxBatches.Load(), RxEmpty: s.RxEmpty.Load(), TxBatches: s.TxBatches.Load(),
+		FastPackets: s.FastPackets.Load(), FastBytes: s.FastBytes.Load(),
 	}
 }

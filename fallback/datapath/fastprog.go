@@ -1,0 +1,349 @@
+package datapath
+
+import (
+	"github.com/cilium/ebpf/asm"
+)
+
+// The fast path's BPF programs, written as instructions so that building
+// qosplane needs no C compiler. Three programs share one flow parser:
+//
+//   - flowTC, tcx ingress of In: a frame of a flow in the flow map is
+//     counted, its DSCP rewritten if the flow says so, and redirected to
+//     Out's egress; any other frame goes on (TCX_NEXT) to the pacer's
+//     receive socket.
+//   - flowSock, the socket filter of In's receive socket: it drops the
+//     frames flowTC will redirect. (Packet sockets bound to every protocol
+//     see a frame before tc ingress does, so without it both would
+//     forward the frame.)
+//   - reverseTC, tcx ingress of Out: every frame is counted and redirected
+//     to In's egress (the reverse direction is never shaped).
+//
+// Both flow programs read the frame with bpf_skb_load_bytes (linear or
+// not) and decide from the same bytes, so they agree on every frame. They
+// take only untagged IPv4 and IPv6 frames (no 802.1Q tag in the frame or
+// in the skb) that are not fragments, carrying TCP or UDP directly (no
+// IPv6 extension header); everything else is the pacer's.
+
+// The flow map's key, in bytes: the layout fastKey encodes.
+const (
+	keySrc     = 0  // 16 bytes, IPv4 in the first 4, the rest 0
+	keyDst     = 16 // 16 bytes
+	keySport   = 32 // 2 bytes, network order
+	keyDport   = 34 // 2 bytes, network order
+	keyProto   = 36
+	keyDSCP    = 37
+	keyFamily  = 38 // 4 or 6
+	fastKeyLen = 40
+)
+
+// The flow map's value: counters the program adds to and what it writes.
+const (
+	valPkts     = 0  // u64, frames forwarded
+	valBytes    = 8  // u64, L2 bytes, every GSO segment with its headers
+	valMark     = 16 // u8, DSCP to write
+	valRewrite  = 17 // u8, 1 to write valMark
+	fastValLen  = 24
+	revValLen   = 16 // the reverse counters: frames, bytes (skb->len)
+	ethHdrLen   = 14
+	tcxNext     = -1 // TCX_NEXT: not ours, go on
+	tcActShot   = 2  // TC_ACT_SHOT
+	sockKeepAll = -1 // a socket filter's "keep the whole frame"
+)
+
+// Offsets in struct __sk_buff.
+const (
+	skbLen         = 0
+	skbProtocol    = 16 // ethertype, network order
+	skbVlanPresent = 20
+	skbGSOSegs     = 164
+)
+
+// Stack layout (offsets from the frame pointer).
+const (
+	stKey = -fastKeyLen // the key being built
+	stHdr = -104        // 64 bytes: the IP header as loaded
+	stSeg = -112        // GSO segment count
+	stTmp = -120        // bytes to store into the frame
+)
+
+// Ethertypes as the 32-bit load of skb->protocol (network order) reads on
+// a little-endian machine. (BPF has the host's byte order; qosplane's
+// datapath is built for little-endian Linux.)
+const (
+	protoIPv4LE = 0x0008
+	protoIPv6LE = 0xDD86
+)
+
+// parseFlow emits the parser: R6 = skb, the key at stKey, R7 = offset of
+// the L4 header; frames it does not take jump to "slow".
+func parseFlow() asm.Instructions {
+	p := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.StoreMem(asm.RFP, stKey, asm.R0, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+8, asm.R0, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+16, asm.R0, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+24, asm.R0, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+32, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R0, asm.R6, skbVlanPresent, asm.Word),
+		asm.JNE.Imm(asm.R0, 0, "slow"),
+		asm.LoadMem(asm.R0, asm.R6, skbProtocol, asm.Word),
+		asm.JEq.Imm(asm.R0, protoIPv4LE, "v4"),
+		asm.JEq.Imm(asm.R0, protoIPv6LE, "v6"),
+		asm.Ja.Label("slow"),
+	}
+	// IPv4: a 20-byte header, version 4, IHL >= 5, not a fragment.
+	p = append(p, loadBytes("v4", ethHdrLen, stHdr, 20)...)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, "slow"),
+		asm.LoadMem(asm.R0, asm.RFP, stHdr, asm.Byte),
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.RSh.Imm(asm.R1, 4),
+		asm.JNE.Imm(asm.R1, 4, "slow"),
+		asm.And.Imm(asm.R0, 0x0F),
+		asm.LSh.Imm(asm.R0, 2),
+		asm.JLT.Imm(asm.R0, 20, "slow"),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		asm.Add.Imm(asm.R7, ethHdrLen),
+		// Flags and fragment offset, loaded little-endian: MF and the
+		// offset (0x3FFF in network order) are the bits 0xFF3F.
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+6, asm.Half),
+		asm.And.Imm(asm.R1, 0xFF3F),
+		asm.JNE.Imm(asm.R1, 0, "slow"),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+9, asm.Byte),
+		asm.StoreMem(asm.RFP, stKey+keyProto, asm.R1, asm.Byte),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+1, asm.Byte),
+		asm.RSh.Imm(asm.R1, 2),
+		asm.StoreMem(asm.RFP, stKey+keyDSCP, asm.R1, asm.Byte),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+12, asm.Word),
+		asm.StoreMem(asm.RFP, stKey+keySrc, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+16, asm.Word),
+		asm.StoreMem(asm.RFP, stKey+keyDst, asm.R1, asm.Word),
+		asm.StoreImm(asm.RFP, stKey+keyFamily, 4, asm.Byte),
+		asm.Ja.Label("l4"),
+	)
+	// IPv6: a 40-byte header, version 6, TCP or UDP next.
+	p = append(p, loadBytes("v6", ethHdrLen, stHdr, 40)...)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, "slow"),
+		asm.LoadMem(asm.R0, asm.RFP, stHdr, asm.Byte),
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.RSh.Imm(asm.R1, 4),
+		asm.JNE.Imm(asm.R1, 6, "slow"),
+		// DSCP: the traffic class's top six bits, the low nibble of byte 0
+		// and the top two bits of byte 1.
+		asm.And.Imm(asm.R0, 0x0F),
+		asm.LSh.Imm(asm.R0, 2),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+1, asm.Byte),
+		asm.RSh.Imm(asm.R1, 6),
+		asm.Or.Reg(asm.R0, asm.R1),
+		asm.StoreMem(asm.RFP, stKey+keyDSCP, asm.R0, asm.Byte),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+6, asm.Byte),
+		asm.StoreMem(asm.RFP, stKey+keyProto, asm.R1, asm.Byte),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+8, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+keySrc, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+16, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+keySrc+8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+24, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+keyDst, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, stHdr+32, asm.DWord),
+		asm.StoreMem(asm.RFP, stKey+keyDst+8, asm.R1, asm.DWord),
+		asm.StoreImm(asm.RFP, stKey+keyFamily, 6, asm.Byte),
+		asm.Mov.Imm(asm.R7, ethHdrLen+40),
+
+		// TCP or UDP: the ports straight into the key.
+		asm.LoadMem(asm.R1, asm.RFP, stKey+keyProto, asm.Byte).WithSymbol("l4"),
+		asm.JEq.Imm(asm.R1, 6, "ports"),
+		asm.JEq.Imm(asm.R1, 17, "ports"),
+		asm.Ja.Label("slow"),
+		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("ports"),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stKey+keySport),
+		asm.Mov.Imm(asm.R4, 4),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, "slow"),
+	)
+	return p
+}
+
+// loadBytes emits bpf_skb_load_bytes(R6, off, fp+stackOff, n), its first
+// instruction labelled label (if not empty); R0 is 0 on success.
+func loadBytes(label string, off int32, stackOff int16, n int32) asm.Instructions {
+	first := asm.Mov.Reg(asm.R1, asm.R6)
+	if label != "" {
+		first = first.WithSymbol(label)
+	}
+	return asm.Instructions{
+		first,
+		asm.Mov.Imm(asm.R2, off),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(stackOff)),
+		asm.Mov.Imm(asm.R4, n),
+		asm.FnSkbLoadBytes.Call(),
+	}
+}
+
+// lookupFlow emits the flow map lookup: R0 = the value, or jump to "slow".
+func lookupFlow(flowsFD int) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R1, flowsFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "slow"),
+	}
+}
+
+// flowSockProg is the socket filter: drop (0) the frames of flows in the
+// map, keep the rest whole.
+func flowSockProg(flowsFD int) asm.Instructions {
+	p := parseFlow()
+	p = append(p, lookupFlow(flowsFD)...)
+	p = append(p,
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, sockKeepAll).WithSymbol("slow"),
+		asm.Return(),
+	)
+	return p
+}
+
+// flowTCProg is the tcx ingress program of In: count, rewrite the DSCP and
+// redirect the frames of flows in the map to outIfindex's egress.
+func flowTCProg(flowsFD, outIfindex int) asm.Instructions {
+	p := parseFlow()
+	p = append(p, lookupFlow(flowsFD)...)
+	p = append(p,
+		asm.Mov.Reg(asm.R8, asm.R0),
+		// Bytes on the wire: a GSO frame leaves as gso_segs segments, each
+		// with its own copy of the headers (L2 to the end of TCP or UDP).
+		asm.LoadMem(asm.R9, asm.R6, skbLen, asm.Word),
+		asm.LoadMem(asm.R1, asm.R6, skbGSOSegs, asm.Word),
+		asm.JLE.Imm(asm.R1, 1, "count"),
+		asm.StoreMem(asm.RFP, stSeg, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, stKey+keyProto, asm.Byte),
+		asm.JNE.Imm(asm.R1, 6, "udphdr"),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Add.Imm(asm.R2, 12),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 1),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, "count"),
+		asm.LoadMem(asm.R4, asm.RFP, stTmp, asm.Byte),
+		asm.RSh.Imm(asm.R4, 4),
+		asm.LSh.Imm(asm.R4, 2),
+		asm.Ja.Label("hdrlen"),
+		asm.Mov.Imm(asm.R4, 8).WithSymbol("udphdr"),
+		asm.Add.Reg(asm.R4, asm.R7).WithSymbol("hdrlen"),
+		asm.LoadMem(asm.R1, asm.RFP, stSeg, asm.DWord),
+		asm.Sub.Imm(asm.R1, 1),
+		asm.Mul.Reg(asm.R1, asm.R4),
+		asm.Add.Reg(asm.R9, asm.R1),
+
+		asm.Mov.Imm(asm.R1, 1).WithSymbol("count"),
+		asm.StoreXAdd(asm.R8, asm.R1, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R8),
+		asm.Add.Imm(asm.R1, valBytes),
+		asm.StoreXAdd(asm.R1, asm.R9, asm.DWord),
+
+		asm.LoadMem(asm.R1, asm.R8, valRewrite, asm.Byte),
+		asm.JEq.Imm(asm.R1, 0, "redirect"),
+		asm.LoadMem(asm.R3, asm.R8, valMark, asm.Byte),
+		asm.LSh.Imm(asm.R3, 2),
+		asm.LoadMem(asm.R1, asm.RFP, stKey+keyFamily, asm.Byte),
+		asm.JEq.Imm(asm.R1, 6, "mark6"),
+
+		// IPv4: TOS = DSCP<<2 | ECN, the header checksum updated for the
+		// first 16-bit word (version/IHL and TOS).
+		asm.LoadMem(asm.R5, asm.RFP, stHdr+1, asm.Byte),
+		asm.Mov.Reg(asm.R0, asm.R5),
+		asm.And.Imm(asm.R5, 3),
+		asm.Or.Reg(asm.R3, asm.R5),
+		asm.JEq.Reg(asm.R3, asm.R0, "redirect"),
+		asm.StoreMem(asm.RFP, stTmp, asm.R3, asm.Byte),
+		asm.LoadMem(asm.R4, asm.RFP, stHdr, asm.Half), // old word as in memory
+		asm.Mov.Reg(asm.R5, asm.R4),
+		asm.And.Imm(asm.R5, 0x00FF),
+		asm.LSh.Imm(asm.R3, 8),
+		asm.Or.Reg(asm.R5, asm.R3), // new word as in memory
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, ethHdrLen+10),
+		asm.Mov.Reg(asm.R3, asm.R4),
+		asm.Mov.Reg(asm.R4, asm.R5),
+		asm.Mov.Imm(asm.R5, 2),
+		asm.FnL3CsumReplace.Call(),
+		asm.JNE.Imm(asm.R0, 0, "shot"),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, ethHdrLen+1),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 1),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, "shot"),
+		asm.Ja.Label("redirect"),
+
+		// IPv6: the traffic class spans the low nibble of byte 0 and the
+		// high nibble of byte 1; no checksum covers it.
+		asm.LoadMem(asm.R4, asm.RFP, stHdr, asm.Byte).WithSymbol("mark6"),
+		asm.LoadMem(asm.R5, asm.RFP, stHdr+1, asm.Byte),
+		asm.Mov.Reg(asm.R0, asm.R5),
+		asm.RSh.Imm(asm.R0, 4),
+		asm.And.Imm(asm.R0, 3),
+		asm.Or.Reg(asm.R3, asm.R0), // new traffic class
+		asm.Mov.Reg(asm.R0, asm.R3),
+		asm.RSh.Imm(asm.R0, 4),
+		asm.And.Imm(asm.R4, 0xF0),
+		asm.Or.Reg(asm.R4, asm.R0),
+		asm.And.Imm(asm.R3, 0x0F),
+		asm.LSh.Imm(asm.R3, 4),
+		asm.And.Imm(asm.R5, 0x0F),
+		asm.Or.Reg(asm.R5, asm.R3),
+		asm.StoreMem(asm.RFP, stTmp, asm.R4, asm.Byte),
+		asm.StoreMem(asm.RFP, stTmp+1, asm.R5, asm.Byte),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, ethHdrLen),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, stTmp),
+		asm.Mov.Imm(asm.R4, 2),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnSkbStoreBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, "shot"),
+
+		asm.Mov.Imm(asm.R1, int32(outIfindex)).WithSymbol("redirect"),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRedirect.Call(),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol("slow"),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, tcActShot).WithSymbol("shot"),
+		asm.Return(),
+	)
+	return p
+}
+
+// reverseTCProg is the tcx ingress program of Out: count every frame in
+// the one-entry array revFD and redirect it to inIfindex's egress.
+func reverseTCProg(revFD, inIfindex int) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, revFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "redirect"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
+		asm.Add.Imm(asm.R0, 8),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R1, int32(inIfindex)).WithSymbol("redirect"),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.FnRedirect.Call(),
+		asm.Return(),
+	}
+}
