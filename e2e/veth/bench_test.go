@@ -23,19 +23,22 @@ func benchOnly(t *testing.T) {
 	}
 }
 
-// passPlan is a plan with one class without a rate on a 100 Gbit/s port:
-// every frame goes through the pacer's classifier and scheduler, none is
-// held back.
+// passPlan is a plan with one class without a rate and no capacity (so no
+// port rate): every frame goes through the pacer's classifier and
+// scheduler, none is held back, and with the fast path each flow moves to
+// it after its first frames.
 func passPlan(t *testing.T) *offload.TargetPlan {
-	return compile(t, policy("100Gbit", `- {name: all, service: best-effort}`, `- {name: all-ip, class: all, match: {protocol: tcp}}
+	return compile(t, policy("", `- {name: all, service: best-effort}`, `- {name: all-ip, class: all, match: {protocol: tcp}}
 - {name: all-udp, class: all, match: {protocol: udp}}`))
 }
 
 // TestBenchForward: unshaped forwarding. iperf3 TCP (1 and 4 streams, and 4
-// with a zero-copy sender) and
-// 1500-byte UDP frames as fast as the generator sends, through (a) the bump
-// without a pacer, (b) the bump with a pass-through pacer, and (c) the
-// kernel routing between the same veths (the peer).
+// with a zero-copy sender) and 1500-byte UDP frames as fast as the
+// generator sends, through (a) the bump without a pacer, (b) the bump with
+// a pass-through pacer and no fast path (every frame copied through the
+// pacer), (c) the same with the fast path (the pacer classifies each
+// flow's first frames, then the kernel forwards it), and (d) the kernel
+// routing between the same veths (the peer).
 func TestBenchForward(t *testing.T) {
 	benchOnly(t)
 	br := newLab(t, vethlab.Bridge)
@@ -48,17 +51,19 @@ func TestBenchForward(t *testing.T) {
 		lab   *vethlab.Lab
 		tp    *offload.TargetPlan
 		bump  bool
-		batch int // frames per recvmmsg/sendmmsg; 0 the datapath's default
+		batch int  // frames per recvmmsg/sendmmsg; 0 the datapath's default
+		fast  bool // the in-kernel fast path
 	}
-	impls := []impl{{"datapath-only", br, nil, true, 0}, {"pacer-pass", br, passPlan(t), true, 0}, {"kernel-route", rt, nil, false, 0}}
+	impls := []impl{{"datapath-only", br, nil, true, 0, false}, {"pacer-pass", br, passPlan(t), true, 0, false},
+		{"pacer-fastpath", br, passPlan(t), true, 0, true}, {"kernel-route", rt, nil, false, 0, false}}
 	for _, b := range batchSweep() {
-		impls = append(impls, impl{"pacer-pass-batch" + strconv.Itoa(b), br, passPlan(t), true, b})
+		impls = append(impls, impl{"pacer-pass-batch" + strconv.Itoa(b), br, passPlan(t), true, b, false})
 	}
 	for _, im := range impls {
 		var p *vethlab.PacerProc
 		if im.bump {
 			var err error
-			if p, err = im.lab.StartPacer(ctx, im.tp, vethlab.PacerConfig{Batch: im.batch}); err != nil {
+			if p, err = im.lab.StartPacer(ctx, im.tp, vethlab.PacerConfig{Batch: im.batch, NoFastPath: !im.fast}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -88,7 +93,14 @@ func TestBenchForward(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s datapath: %+v", im.name, rep.Shaped)
+			if rep.FastPath != im.fast {
+				t.Fatalf("%s: fast path attached %v, want %v", im.name, rep.FastPath, im.fast)
+			}
+			t.Logf("%s datapath: %+v; reverse %+v", im.name, rep.Shaped, rep.Reverse)
+			if im.fast {
+				report(t, "impl=%s frames_by_fast_path=%d frames_by_pacer=%d reverse_by_fast_path=%d", im.name,
+					rep.Shaped.FastPackets, rep.Shaped.TxPackets, rep.Reverse.FastPackets)
+			}
 		}
 	}
 }

@@ -34,6 +34,8 @@ type PacerReport struct {
 	Shaped, Reverse datapath.DirSnapshot
 	Counters        *offload.Counters `json:",omitempty"`
 	Stats           *fallback.Stats   `json:",omitempty"`
+	// FastPath says the datapath's in-kernel fast path was attached.
+	FastPath bool
 	// CPU is user+system CPU time the process used, in ns.
 	CPU int64
 	Err string `json:",omitempty"`
@@ -56,6 +58,10 @@ type PacerConfig struct {
 	// Batch is datapath.Options.Batch (frames per recvmmsg/sendmmsg); 0
 	// takes the datapath's default.
 	Batch int
+	// NoFastPath turns off the in-kernel fast path (datapath.Options.
+	// FastPath and fallback.Config.FastPath, on by default in the lab as
+	// in the pacer driver's bridge mode).
+	NoFastPath bool
 }
 
 // PacerProc is a pacer process running in the lab's pacer namespace, a bump
@@ -263,7 +269,7 @@ func runPacer() (rep PacerReport) {
 		if !cfg.NoQuantum {
 			quantum = datapath.WakeQuantum(tp)
 		}
-		return fallback.New(tp, fallback.Config{MaxDelay: cfg.MaxDelay, PassUnmatched: cfg.PassUnmatched})
+		return fallback.New(tp, fallback.Config{MaxDelay: cfg.MaxDelay, PassUnmatched: cfg.PassUnmatched, FastPath: !cfg.NoFastPath})
 	}
 	pc, err := newPacer()
 	if err != nil {
@@ -276,7 +282,7 @@ func runPacer() (rep PacerReport) {
 	ns := &Netns{Name: os.Getenv(envNetns)}
 	var b *datapath.Bump
 	err = ns.Do(func() (err error) {
-		b, err = datapath.Start(datapath.Options{In: PacerIn, Out: PacerOut, Reverse: true, Batch: cfg.Batch, WakeQuantum: quantum, RawWait: !cfg.NoRawWait, RealtimePriority: rtPrio(cfg.Realtime), Log: log}, pc)
+		b, err = datapath.Start(datapath.Options{In: PacerIn, Out: PacerOut, Reverse: true, Batch: cfg.Batch, WakeQuantum: quantum, RawWait: !cfg.NoRawWait, RealtimePriority: rtPrio(cfg.Realtime), FastPath: !cfg.NoFastPath, Log: log}, pc)
 		return err
 	})
 	if err != nil {
@@ -301,6 +307,7 @@ func runPacer() (rep PacerReport) {
 	if err := b.Stop(); err != nil {
 		rep.Err = err.Error()
 	}
+	rep.FastPath = b.FastPath()
 	rep.Shaped, rep.Reverse = b.Stats()
 	if p := b.Pacer(); p != nil {
 		rep.Counters = p.Counters()

@@ -32,6 +32,11 @@ type Driver struct {
 	// Config tunes every pacer the driver builds; PortRate 0 takes the
 	// plan's.
 	Config fallback.Config
+	// NoFastPath keeps every frame in the pacer. Otherwise bridge mode
+	// uses the in-kernel fast path (Options.FastPath, Config.FastPath) for
+	// the reverse direction and for the flows the pacer would pass
+	// straight through; attach mode never does (its redirect would loop).
+	NoFastPath bool
 
 	mu      sync.Mutex
 	running *offload.TargetPlan // the applied plan; nil when stopped
@@ -117,7 +122,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	if want == nil || want.Pacer == nil {
 		return d.Remove(ctx)
 	}
-	pc, err := fallback.New(want, d.Config)
+	pc, err := fallback.New(want, d.pacerConfig(want))
 	if err != nil {
 		return fmt.Errorf("pacer driver: %w", err)
 	}
@@ -144,7 +149,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	}
 	if err := d.startLocked(want, pc); err != nil {
 		if prev != nil {
-			if p2, perr := fallback.New(prev, d.Config); perr == nil {
+			if p2, perr := fallback.New(prev, d.pacerConfig(prev)); perr == nil {
 				if rerr := d.startLocked(prev, p2); rerr != nil {
 					d.log.Error("pacer driver: could not restore the previous plan", "err", rerr)
 				}
@@ -154,6 +159,14 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	}
 	d.running = keep
 	return nil
+}
+
+// pacerConfig is d.Config with the fast path on for a bridge-mode plan
+// (see NoFastPath).
+func (d *Driver) pacerConfig(tp *offload.TargetPlan) fallback.Config {
+	cfg := d.Config
+	cfg.FastPath = !d.NoFastPath && tp.Pacer != nil && tp.Pacer.Mode == "bridge"
+	return cfg
 }
 
 // samePort reports whether two pacer plans use the same interfaces and
@@ -172,7 +185,7 @@ func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
 		if pp.Peer == "" {
 			return fmt.Errorf("bridge mode on %q needs a peer interface", pp.Interface)
 		}
-		opts.In, opts.Out, opts.Reverse = pp.Interface, pp.Peer, true
+		opts.In, opts.Out, opts.Reverse, opts.FastPath = pp.Interface, pp.Peer, true, !d.NoFastPath
 	case "attach", "":
 		a, err := attach(pp.Interface, d.log)
 		if err != nil {

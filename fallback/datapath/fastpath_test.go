@@ -3,6 +3,7 @@ package datapath_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,38 @@ func TestFastPathIperf(t *testing.T) {
 	}
 	if s.FastPackets == 0 || s.FastPackets < 10*s.TxPackets {
 		t.Errorf("fast path %d frames, pacer %d: the TCP flows should have moved to the fast path", s.FastPackets, s.TxPackets)
+	}
+}
+
+// TestFastPathSwap: after a live swap to a plan where the class has a rate,
+// its flow leaves the fast path and is shaped to the rate.
+func TestFastPathSwap(t *testing.T) {
+	l := newLab(t)
+	b, _ := startFastBump(t, l)
+	flows := []vethlab.Flow{{Name: "free", DstPort: 5001, Rate: 200e6, Size: 1500}}
+	sendAndReceive(t, l, flows, 500*time.Millisecond)
+	before, _ := b.Stats()
+	if before.FastPackets == 0 {
+		t.Fatal("the flow did not take the fast path before the swap")
+	}
+	capped := strings.Replace(fastPolicy, "{name: free, service: best-effort,", "{name: free, service: best-effort, rate: 50Mbit, non-conforming: shape,", 1)
+	p2, err := fallback.New(compilePlan(t, capped), fallback.Config{FastPath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Swap(p2); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	mid, _ := b.Stats()
+	_, res, _ := sendAndReceive(t, l, flows, 2200*time.Millisecond)
+	after, _ := b.Stats()
+	if n := after.FastPackets - mid.FastPackets; n != 0 {
+		t.Errorf("%d frames took the fast path after the swap to a rated class", n)
+	}
+	w := res[0].WindowRates(1, 2)[0]
+	t.Logf("after the swap: %.2f Mbit/s in the second window (rate 50 Mbit/s)", w/1e6)
+	if w < 49e6 || w > 51e6 {
+		t.Errorf("after the swap the flow runs at %.2f Mbit/s, want 50 ±1 Mbit/s", w/1e6)
 	}
 }
