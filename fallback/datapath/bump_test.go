@@ -18,11 +18,16 @@ func newLab(t *testing.T) *vethlab.Lab { return vethlab.ForTest(t, vethlab.Bridg
 
 // startBump starts a bump between pa and pb in the lab's pacer namespace.
 func startBump(t *testing.T, l *vethlab.Lab, p *fallback.Pacer) *datapath.Bump {
+	return startBumpFast(t, l, p, false)
+}
+
+// startBumpFast is startBump with datapath.Options.FastPath set to fast.
+func startBumpFast(t *testing.T, l *vethlab.Lab, p *fallback.Pacer, fast bool) *datapath.Bump {
 	t.Helper()
 	var b *datapath.Bump
 	err := l.Pacer.Do(func() (err error) {
 		b, err = datapath.Start(datapath.Options{
-			In: vethlab.PacerIn, Out: vethlab.PacerOut, Reverse: true,
+			In: vethlab.PacerIn, Out: vethlab.PacerOut, Reverse: true, FastPath: fast,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		}, p)
 		return err

@@ -150,14 +150,10 @@ func openFastPath(in, out *port, reverse bool, entries int, idle time.Duration, 
 }
 
 func (fp *fastPath) load(name string, typ ebpf.ProgramType, ins asm.Instructions) (*ebpf.Program, error) {
-	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Name: name, Type: typ, Instructions: ins, License: "Dual MIT/GPL"},
-		ebpf.ProgramOptions{LogDisabled: false})
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: name, Type: typ, Instructions: ins, License: "Dual MIT/GPL"})
 	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load %s: %+v", name, ve)
-		}
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		// A verifier error's %+v carries the verifier's log.
+		return nil, fmt.Errorf("load %s: %+v", name, err)
 	}
 	fp.progs = append(fp.progs, p)
 	return p, nil

@@ -35,19 +35,7 @@ func startFastBump(t *testing.T, l *vethlab.Lab) (*datapath.Bump, *fallback.Pace
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b *datapath.Bump
-	err = l.Pacer.Do(func() (err error) {
-		b, err = datapath.Start(datapath.Options{In: vethlab.PacerIn, Out: vethlab.PacerOut, Reverse: true, FastPath: true, Log: testLog()}, p)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Stop(); err != nil {
-			t.Errorf("bump stop: %v", err)
-		}
-	})
+	b := startBumpFast(t, l, p, true)
 	if !b.FastPath() {
 		t.Fatal("the fast path did not attach (see the log): it needs root, CAP_BPF and tcx (Linux 6.6), all present here")
 	}
