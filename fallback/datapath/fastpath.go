@@ -203,9 +203,19 @@ func (fp *fastPath) sweeper() {
 // sweep credits what the flows forwarded since the last sweep; flows idle
 // for fp.idle are removed (all flows when all is set). The counters are
 // read in batches before taking the lock, so that the shaping loop's
-// inserts never wait for a read of the whole map.
+// inserts never wait for a read of the whole map; with no flow known there
+// is nothing to read, and removing all reads each flow as it goes.
 func (fp *fastPath) sweep(now time.Time, all bool) {
-	snap := fp.snapshot()
+	var snap map[fastKey]fastVal
+	if !all {
+		fp.mu.Lock()
+		idle := len(fp.known) == 0
+		fp.mu.Unlock()
+		if idle {
+			return // a flow inserted meanwhile waits for the next sweep
+		}
+		snap = fp.snapshot()
+	}
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	for k, f := range fp.known {
