@@ -93,13 +93,10 @@ func parseFlow() asm.Instructions {
 		asm.Ja.Label("slow"),
 	}
 	// IPv4: a 20-byte header, version 4, IHL >= 5, not a fragment.
-	p = append(p, loadBytes("v4", ethHdrLen, stHdr, 20)...)
+	p = append(p, labelled("v4", skbBytes(asm.FnSkbLoadBytes, offImm(ethHdrLen), stHdr, 20))...)
+	p = append(p, asm.JNE.Imm(asm.R0, 0, "slow"))
+	p = append(p, ipVersion(4)...)
 	p = append(p,
-		asm.JNE.Imm(asm.R0, 0, "slow"),
-		asm.LoadMem(asm.R0, asm.RFP, stHdr, asm.Byte),
-		asm.Mov.Reg(asm.R1, asm.R0),
-		asm.RSh.Imm(asm.R1, 4),
-		asm.JNE.Imm(asm.R1, 4, "slow"),
 		asm.And.Imm(asm.R0, 0x0F),
 		asm.LSh.Imm(asm.R0, 2),
 		asm.JLT.Imm(asm.R0, 20, "slow"),
@@ -123,13 +120,10 @@ func parseFlow() asm.Instructions {
 		asm.Ja.Label("l4"),
 	)
 	// IPv6: a 40-byte header, version 6, TCP or UDP next.
-	p = append(p, loadBytes("v6", ethHdrLen, stHdr, 40)...)
+	p = append(p, labelled("v6", skbBytes(asm.FnSkbLoadBytes, offImm(ethHdrLen), stHdr, 40))...)
+	p = append(p, asm.JNE.Imm(asm.R0, 0, "slow"))
+	p = append(p, ipVersion(6)...)
 	p = append(p,
-		asm.JNE.Imm(asm.R0, 0, "slow"),
-		asm.LoadMem(asm.R0, asm.RFP, stHdr, asm.Byte),
-		asm.Mov.Reg(asm.R1, asm.R0),
-		asm.RSh.Imm(asm.R1, 4),
-		asm.JNE.Imm(asm.R1, 6, "slow"),
 		// DSCP: the traffic class's top six bits, the low nibble of byte 0
 		// and the top two bits of byte 1.
 		asm.And.Imm(asm.R0, 0x0F),
@@ -156,31 +150,54 @@ func parseFlow() asm.Instructions {
 		asm.JEq.Imm(asm.R1, 6, "ports"),
 		asm.JEq.Imm(asm.R1, 17, "ports"),
 		asm.Ja.Label("slow"),
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("ports"),
-		asm.Mov.Reg(asm.R2, asm.R7),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stKey+keySport),
-		asm.Mov.Imm(asm.R4, 4),
-		asm.FnSkbLoadBytes.Call(),
-		asm.JNE.Imm(asm.R0, 0, "slow"),
 	)
-	return p
+	p = append(p, labelled("ports", skbBytes(asm.FnSkbLoadBytes, offReg(asm.R7, 0), stKey+keySport, 4))...)
+	return append(p, asm.JNE.Imm(asm.R0, 0, "slow"))
 }
 
-// loadBytes emits bpf_skb_load_bytes(R6, off, fp+stackOff, n), its first
-// instruction labelled label (if not empty); R0 is 0 on success.
-func loadBytes(label string, off int32, stackOff int16, n int32) asm.Instructions {
-	first := asm.Mov.Reg(asm.R1, asm.R6)
-	if label != "" {
-		first = first.WithSymbol(label)
-	}
-	return asm.Instructions{
-		first,
-		asm.Mov.Imm(asm.R2, off),
+// skbBytes emits fn(R6, off, fp+stackOff, n) for fn bpf_skb_load_bytes
+// or bpf_skb_store_bytes (flags 0), with setOff putting the frame offset in
+// R2 (offImm, offReg); R0 is 0 on success.
+func skbBytes(fn asm.BuiltinFunc, setOff asm.Instructions, stackOff int16, n int32) asm.Instructions {
+	p := asm.Instructions{asm.Mov.Reg(asm.R1, asm.R6)}
+	p = append(p, setOff...)
+	p = append(p,
 		asm.Mov.Reg(asm.R3, asm.RFP),
 		asm.Add.Imm(asm.R3, int32(stackOff)),
 		asm.Mov.Imm(asm.R4, n),
-		asm.FnSkbLoadBytes.Call(),
+	)
+	if fn == asm.FnSkbStoreBytes {
+		p = append(p, asm.Mov.Imm(asm.R5, 0))
+	}
+	return append(p, fn.Call())
+}
+
+// offImm sets R2 to the frame offset off.
+func offImm(off int32) asm.Instructions { return asm.Instructions{asm.Mov.Imm(asm.R2, off)} }
+
+// offReg sets R2 to the frame offset in r plus add.
+func offReg(r asm.Register, add int32) asm.Instructions {
+	p := asm.Instructions{asm.Mov.Reg(asm.R2, r)}
+	if add != 0 {
+		p = append(p, asm.Add.Imm(asm.R2, add))
+	}
+	return p
+}
+
+// labelled puts label on the first instruction of p.
+func labelled(label string, p asm.Instructions) asm.Instructions {
+	p[0] = p[0].WithSymbol(label)
+	return p
+}
+
+// ipVersion emits R0 = the IP header's first byte (at stHdr) and a jump to
+// "slow" unless its version nibble is v.
+func ipVersion(v int32) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R0, asm.RFP, stHdr, asm.Byte),
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.RSh.Imm(asm.R1, 4),
+		asm.JNE.Imm(asm.R1, v, "slow"),
 	}
 }
 
@@ -224,13 +241,9 @@ func flowTCProg(flowsFD, outIfindex int) asm.Instructions {
 		asm.StoreMem(asm.RFP, stSeg, asm.R1, asm.DWord),
 		asm.LoadMem(asm.R1, asm.RFP, stKey+keyProto, asm.Byte),
 		asm.JNE.Imm(asm.R1, 6, "udphdr"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R2, asm.R7),
-		asm.Add.Imm(asm.R2, 12),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.FnSkbLoadBytes.Call(),
+	)
+	p = append(p, skbBytes(asm.FnSkbLoadBytes, offReg(asm.R7, 12), stTmp, 1)...) // TCP data offset
+	p = append(p,
 		asm.JNE.Imm(asm.R0, 0, "count"),
 		asm.LoadMem(asm.R4, asm.RFP, stTmp, asm.Byte),
 		asm.RSh.Imm(asm.R4, 4),
@@ -276,13 +289,9 @@ func flowTCProg(flowsFD, outIfindex int) asm.Instructions {
 		asm.Mov.Imm(asm.R5, 2),
 		asm.FnL3CsumReplace.Call(),
 		asm.JNE.Imm(asm.R0, 0, "shot"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, ethHdrLen+1),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
+	)
+	p = append(p, skbBytes(asm.FnSkbStoreBytes, offImm(ethHdrLen+1), stTmp, 1)...)
+	p = append(p,
 		asm.JNE.Imm(asm.R0, 0, "shot"),
 		asm.Ja.Label("redirect"),
 
@@ -304,13 +313,9 @@ func flowTCProg(flowsFD, outIfindex int) asm.Instructions {
 		asm.Or.Reg(asm.R5, asm.R3),
 		asm.StoreMem(asm.RFP, stTmp, asm.R4, asm.Byte),
 		asm.StoreMem(asm.RFP, stTmp+1, asm.R5, asm.Byte),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, ethHdrLen),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, stTmp),
-		asm.Mov.Imm(asm.R4, 2),
-		asm.Mov.Imm(asm.R5, 0),
-		asm.FnSkbStoreBytes.Call(),
+	)
+	p = append(p, skbBytes(asm.FnSkbStoreBytes, offImm(ethHdrLen), stTmp, 2)...)
+	p = append(p,
 		asm.JNE.Imm(asm.R0, 0, "shot"),
 
 		asm.Mov.Imm(asm.R1, int32(outIfindex)).WithSymbol("redirect"),
