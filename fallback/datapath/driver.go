@@ -161,11 +161,16 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	return nil
 }
 
-// pacerConfig is d.Config with the fast path on for a bridge-mode plan
-// (see NoFastPath).
+// fastPath reports whether the pacer of plan tp and its datapath use the
+// fast path: bridge mode, unless NoFastPath.
+func (d *Driver) fastPath(tp *offload.TargetPlan) bool {
+	return !d.NoFastPath && tp.Pacer != nil && tp.Pacer.Mode == "bridge"
+}
+
+// pacerConfig is d.Config with Config.FastPath from fastPath.
 func (d *Driver) pacerConfig(tp *offload.TargetPlan) fallback.Config {
 	cfg := d.Config
-	cfg.FastPath = !d.NoFastPath && tp.Pacer != nil && tp.Pacer.Mode == "bridge"
+	cfg.FastPath = d.fastPath(tp)
 	return cfg
 }
 
@@ -185,7 +190,7 @@ func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
 		if pp.Peer == "" {
 			return fmt.Errorf("bridge mode on %q needs a peer interface", pp.Interface)
 		}
-		opts.In, opts.Out, opts.Reverse, opts.FastPath = pp.Interface, pp.Peer, true, !d.NoFastPath
+		opts.In, opts.Out, opts.Reverse, opts.FastPath = pp.Interface, pp.Peer, true, d.fastPath(tp)
 	case "attach", "":
 		a, err := attach(pp.Interface, d.log)
 		if err != nil {
