@@ -3,9 +3,8 @@ package datapath_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
-	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,8 +26,7 @@ func startBumpFast(t *testing.T, l *vethlab.Lab, p *fallback.Pacer, fast bool) *
 	var b *datapath.Bump
 	err := l.Pacer.Do(func() (err error) {
 		b, err = datapath.Start(datapath.Options{
-			In: vethlab.PacerIn, Out: vethlab.PacerOut, Reverse: true, FastPath: fast,
-			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			In: vethlab.PacerIn, Out: vethlab.PacerOut, Reverse: true, FastPath: fast, Log: testLog(),
 		}, p)
 		return err
 	})
@@ -41,6 +39,35 @@ func startBumpFast(t *testing.T, l *vethlab.Lab, p *fallback.Pacer, fast bool) *
 		}
 	})
 	return b
+}
+
+// listenPeer listens on TCP port at the peer's address in the peer
+// namespace; the listener closes when the test ends.
+func listenPeer(t *testing.T, l *vethlab.Lab, port int) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := l.Peer.Do(func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(l.PeerIP.String(), strconv.Itoa(port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// dialPeer connects from the app namespace to TCP port at the peer's
+// address, through the bump.
+func dialPeer(t *testing.T, l *vethlab.Lab, port int) net.Conn {
+	t.Helper()
+	var c net.Conn
+	if err := l.App.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", net.JoinHostPort(l.PeerIP.String(), strconv.Itoa(port)), 3*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // sendAndReceive runs the generator for d and returns what arrived.
@@ -103,14 +130,7 @@ func TestForwardUnshaped(t *testing.T) {
 func TestForwardTCP(t *testing.T) {
 	l := newLab(t)
 	b := startBump(t, l, nil)
-	var ln net.Listener
-	if err := l.Peer.Do(func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(l.PeerIP.String(), "5201"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenPeer(t, l, 5201)
 	done := make(chan int64, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -122,13 +142,7 @@ func TestForwardTCP(t *testing.T) {
 		n, _ := io.Copy(io.Discard, c)
 		done <- n
 	}()
-	var c net.Conn
-	if err := l.App.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", net.JoinHostPort(l.PeerIP.String(), "5201"), 3*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	c := dialPeer(t, l, 5201)
 	buf := make([]byte, 1<<20)
 	var sent int64
 	start := time.Now()

@@ -2,7 +2,6 @@ package datapath_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -91,27 +90,14 @@ func TestFastPathLab(t *testing.T) {
 
 	// Reverse: a TCP connection's ACKs (and its handshake) come back
 	// through the reverse program.
-	var ln net.Listener
-	if err := l.Peer.Do(func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(l.PeerIP.String(), "5301"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenPeer(t, l, 5301)
 	go func() {
 		if c, err := ln.Accept(); err == nil {
 			_, _ = c.Write([]byte("hello"))
 			c.Close()
 		}
 	}()
-	var conn net.Conn
-	if err := l.App.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", net.JoinHostPort(l.PeerIP.String(), "5301"), 3*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	conn := dialPeer(t, l, 5301)
 	buf := make([]byte, 5)
 	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if _, err := conn.Read(buf); err != nil || string(buf) != "hello" {
