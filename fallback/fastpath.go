@@ -63,7 +63,7 @@ func (p *Pacer) offerFast(pr *parsed, ri int32) {
 		return
 	}
 	if len(p.fastPending) >= maxFastPending {
-		p.fastDropped++
+		p.fastRefused++
 		return
 	}
 	f := FastFlow{

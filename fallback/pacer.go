@@ -30,7 +30,7 @@ type Pacer struct {
 	s        sched
 
 	fastPending []FastFlow // offers not yet taken by FastFlows
-	fastDropped uint64     // offers refused: fastPending was full
+	fastRefused uint64     // offers refused: fastPending was full
 
 	rulesDirty   bool
 	sincePublish int
@@ -40,7 +40,7 @@ type Pacer struct {
 }
 
 type pubStats struct {
-	poolMiss, cacheHits, cacheMisses, cacheEvictions, fastDropped atomic.Uint64
+	poolMiss, cacheHits, cacheMisses, cacheEvictions, fastRefused atomic.Uint64
 }
 
 // Stats are pacer-wide counters (a local addition to the contract).
@@ -59,7 +59,7 @@ func (p *Pacer) Stats() Stats {
 	return Stats{
 		PoolExhausted: p.pub.poolMiss.Load(), FlowCacheHits: p.pub.cacheHits.Load(),
 		FlowCacheMiss: p.pub.cacheMisses.Load(), FlowCacheEvict: p.pub.cacheEvictions.Load(),
-		FastRefused: p.pub.fastDropped.Load(),
+		FastRefused: p.pub.fastRefused.Load(),
 	}
 }
 
@@ -349,7 +349,7 @@ func (p *Pacer) publishAll() {
 	p.pub.cacheHits.Store(p.cache.hits)
 	p.pub.cacheMisses.Store(p.cache.misses)
 	p.pub.cacheEvictions.Store(p.cache.evictions)
-	p.pub.fastDropped.Store(p.fastDropped)
+	p.pub.fastRefused.Store(p.fastRefused)
 }
 
 // Dequeue moves up to len(out) packets that may leave at now into out, in
