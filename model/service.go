@@ -45,6 +45,14 @@ func (s ServiceType) Defaults() ServiceDefaults { return serviceDefaults[s] }
 // admission control counts it against the link.
 func (s ServiceType) Reserved() bool { return s == Guaranteed || s == ControlledLoad }
 
+// BoundsDelay reports whether the service type asks the network for low
+// delay: controlled-load (like an unloaded network, RFC 2211), guaranteed
+// (bounded latency, RFC 2212) and network-control. Best-effort and
+// qualitative traffic asks for no delay bound.
+func (s ServiceType) BoundsDelay() bool {
+	return s == ControlledLoad || s == Guaranteed || s == NetworkControl
+}
+
 // UnmarshalText accepts the service type names.
 func (s *ServiceType) UnmarshalText(b []byte) error {
 	v := ServiceType(strings.ToLower(string(b)))
