@@ -30,6 +30,7 @@ type class struct {
 	pass    bool  // the PassUnmatched pseudo-class: no metering, no marking
 	idx     int   // index in Pacer.classes
 	fast    bool  // its flows may take the fast path (Pacer.fastOK)
+	urgent  bool  // its service type bounds delay (CoalesceArrivals)
 	st      classStats
 	pub     *pubClass
 	dirty   bool
@@ -37,7 +38,7 @@ type class struct {
 
 // newClass builds a class from its plan. portRate is bit/s, 0 unlimited.
 func newClass(cp offload.ClassPlan, portRate uint64, maxDelay time.Duration) (*class, error) {
-	c := &class{plan: cp, name: cp.Name, mode: cp.NonConforming, maxSDU: int64(cp.MaxSDU), pub: new(pubClass)}
+	c := &class{plan: cp, name: cp.Name, mode: cp.NonConforming, maxSDU: int64(cp.MaxSDU), urgent: cp.Service.BoundsDelay(), pub: new(pubClass)}
 	if c.maxSDU <= 0 {
 		c.maxSDU = 1518
 	}

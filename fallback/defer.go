@@ -39,3 +39,24 @@ func (p *Pacer) DeferArrivals(d time.Duration) bool {
 	}
 	return true
 }
+
+// UrgentHold is how long after a frame of a class whose service type
+// bounds delay (model.ServiceType.BoundsDelay) CoalesceArrivals stays
+// false.
+const UrgentHold = time.Second
+
+// CoalesceArrivals reports whether the caller may leave new frames unread
+// in its receive queue for a while (the datapath caps it at a few
+// milliseconds) and read them in one batch, as a NIC moderates its
+// interrupts, rather than wake for each arrival. It is true when no frame
+// of a class whose service type bounds delay (controlled-load, guaranteed,
+// network-control) has arrived in the last UrgentHold: the traffic is
+// best-effort or qualitative, which asks for no delay bound. The first
+// frame of an urgent class after such a quiet spell may wait once; from
+// then on the answer is false and its frames are served on arrival.
+//
+// now is the clock of the caller's last Enqueue (ns, Now). Call it from
+// the Dequeue goroutine.
+func (p *Pacer) CoalesceArrivals(now int64) bool {
+	return p.lastUrgent == 0 || now-p.lastUrgent > int64(UrgentHold)
+}

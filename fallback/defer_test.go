@@ -79,3 +79,41 @@ func TestDeferArrivals(t *testing.T) {
 		t.Fatal("class backlogged behind the port: DeferArrivals = true, want false")
 	}
 }
+
+// TestCoalesceArrivals: arrivals may be read in batches until a frame of a
+// class whose service type bounds delay arrives, and again UrgentHold after
+// the last such frame; best-effort and qualitative frames never stop it.
+func TestCoalesceArrivals(t *testing.T) {
+	be := classPlan("be", 0, 0, model.Shape)
+	be.Service = model.BestEffort
+	ql := classPlan("ql", 1, 0, model.Shape)
+	ql.Service = model.Qualitative
+	gt := classPlan("gt", 5, 8_000_000, model.Shape)
+	gt.Service = model.Guaranteed
+	p := newPacer(t, plan(0, []offload.ClassPlan{be, ql, gt}, portRule("b", "be", 1), portRule("q", "ql", 2), portRule("g", "gt", 3)),
+		Config{})
+	const t0 = int64(5 * time.Second)
+	steps := []struct {
+		what string
+		port uint16 // 0: no arrival
+		now  int64
+		want bool
+	}{
+		{"nothing arrived", 0, t0, true},
+		{"best-effort frame", 1, t0, true},
+		{"qualitative frame", 2, t0 + 1, true},
+		{"guaranteed frame", 3, t0 + 2, false},
+		{"best-effort frame within the hold", 1, t0 + int64(UrgentHold)/2, false},
+		{"no guaranteed frame for the hold", 0, t0 + 2 + int64(UrgentHold), false},
+		{"no guaranteed frame for longer than the hold", 0, t0 + 3 + int64(UrgentHold), true},
+	}
+	for _, s := range steps {
+		if s.port != 0 {
+			p.Enqueue(pkt(t, p, udp4(9, s.port, 500)), s.now)
+			drain(p, s.now, nil)
+		}
+		if got := p.CoalesceArrivals(s.now); got != s.want {
+			t.Fatalf("%s: CoalesceArrivals = %v, want %v", s.what, got, s.want)
+		}
+	}
+}

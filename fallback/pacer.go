@@ -31,6 +31,7 @@ type Pacer struct {
 
 	fastPending []FastFlow // offers not yet taken by FastFlows
 	fastRefused uint64     // offers refused: fastPending was full
+	lastUrgent  int64      // ns: the last arrival of a class that bounds delay (0: none)
 
 	rulesDirty   bool
 	sincePublish int
@@ -173,6 +174,9 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	wire := pkt.wireLen(&pr)
 	pkt.wire = int32(wire)
 	c, r := p.classOf(pkt, &pr, now)
+	if c.urgent {
+		p.lastUrgent = now
+	}
 	segs, seg := pkt.segments(&pr)
 	var v verdict
 	p.meter(&v, c, r, wire, segs, seg, now)
