@@ -51,6 +51,13 @@ type Options struct {
 	// it must not be used where Out's egress steers frames back to In
 	// (attach mode).
 	FastPath bool
+	// NoCoalesce makes the shaping loop wake for every arrival. Otherwise,
+	// while the pacer carries no traffic of a class that bounds delay
+	// (fallback.Pacer.CoalesceArrivals), it reads arrivals in batches of
+	// about half a Batch, leaving them in the receive socket for up to
+	// MaxDeferQuantum: fewer wake-ups for best-effort traffic, at the cost
+	// of that much added delay.
+	NoCoalesce bool
 	// Log receives the bump's events; default slog.Default().
 	Log *slog.Logger
 }

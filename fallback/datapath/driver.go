@@ -37,6 +37,10 @@ type Driver struct {
 	// the reverse direction and for the flows the pacer would pass
 	// straight through; attach mode never does (its redirect would loop).
 	NoFastPath bool
+	// NoCoalesce makes the shaping loop wake for every arrival
+	// (Options.NoCoalesce); otherwise it reads best-effort arrivals in
+	// batches, up to MaxDeferQuantum late.
+	NoCoalesce bool
 
 	mu      sync.Mutex
 	running *offload.TargetPlan // the applied plan; nil when stopped
@@ -184,7 +188,7 @@ func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
 	pp := tp.Pacer
 	// The raw wait holds one scheduler P (see Options.RawWait): take it
 	// only when another is left for the rest of the agent.
-	opts := Options{WakeQuantum: WakeQuantum(tp), Log: d.log, MaxFrame: d.Config.MaxFrame, RawWait: runtime.GOMAXPROCS(0) >= 2}
+	opts := Options{WakeQuantum: WakeQuantum(tp), Log: d.log, MaxFrame: d.Config.MaxFrame, RawWait: runtime.GOMAXPROCS(0) >= 2, NoCoalesce: d.NoCoalesce}
 	switch pp.Mode {
 	case "bridge":
 		if pp.Peer == "" {

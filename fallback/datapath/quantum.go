@@ -19,6 +19,10 @@ const MaxWakeQuantum = 500 * time.Microsecond
 // of a lower priority wait at most this long in the receive socket.
 const MaxDeferQuantum = 2 * time.Millisecond
 
+// MinCoalesce is the shortest wait for which the shaping loop leaves
+// arrivals unread to read them in one batch (shaper.coalesce).
+const MinCoalesce = 50 * time.Microsecond
+
 // WakeQuantum returns the shortest timed sleep of the shaping loop that
 // loses no rate for plan tp: frames released late by up to the quantum
 // leave together on the credit their buckets kept meanwhile, so the quantum

@@ -27,6 +27,7 @@ type shaper struct {
 	dropVnet [vnetHdrLen]byte
 	stats    *DirStats
 	fastBuf  []fallback.FastFlow // offers taken from cur after each send
+	lastRead int64               // ns: the last read that returned frames
 }
 
 func newShaper(b *Bump, p *fallback.Pacer) *shaper {
@@ -76,10 +77,11 @@ func (s *shaper) run() error {
 			s.dequeueAll(fallback.Now())
 			s.reserve(batch)
 		}
-		now, full, err := s.receive(batch)
+		now, n, full, err := s.receive(batch)
 		if err != nil {
 			return err
 		}
+		coalesce := s.coalesce(now, n, batch)
 		next := s.dequeueAll(now)
 		// After the send: a flow's first frames have left before its next
 		// ones can take the fast path.
@@ -109,9 +111,19 @@ func (s *shaper) run() error {
 				s.stats.Deferred.Add(1)
 			} else {
 				d = max(d, min(q, int64(MaxWakeQuantum)))
+				if coalesce > 0 {
+					fds[0].Events = 0
+					d = min(d, coalesce)
+					s.stats.Coalesced.Add(1)
+				}
 			}
 			ts = unix.NsecToTimespec(d)
 			tp = &ts
+		} else if coalesce > 0 {
+			fds[0].Events = 0
+			ts = unix.NsecToTimespec(coalesce)
+			tp = &ts
+			s.stats.Coalesced.Add(1)
 		}
 		s.stats.Waits.Add(1)
 		if err := s.wait(fds, tp, &ts); err != nil {
@@ -125,6 +137,29 @@ func (s *shaper) run() error {
 			_, _ = unix.Read(s.b.wakeFD, buf[:])
 		}
 	}
+}
+
+// coalesce returns how long the loop may leave arrivals unread before
+// its next read (ns; 0: wake for each arrival), after a read of n frames at
+// now. Only while the pacer allows it (fallback.Pacer.CoalesceArrivals: no
+// traffic of a class that bounds delay) and frames are arriving: the wait
+// is the time the recent arrival rate takes to bring half a batch, capped
+// at MaxDeferQuantum, and no wait under MinCoalesce (at such rates the
+// reads fill up by themselves).
+func (s *shaper) coalesce(now int64, n, batch int) int64 {
+	if n == 0 {
+		return 0
+	}
+	since := now - s.lastRead
+	s.lastRead = now
+	if s.b.opts.NoCoalesce || len(s.draining) > 0 || !s.cur.CoalesceArrivals(now) {
+		return 0
+	}
+	w := min(since*int64(batch/2)/int64(n), int64(MaxDeferQuantum))
+	if w < int64(MinCoalesce) {
+		return 0
+	}
+	return w
 }
 
 // reserve takes packets from the current pool until batch are reserved.
@@ -146,31 +181,32 @@ func (s *shaper) putReserved() {
 }
 
 // receive reads one batch, reads the clock once (now, returned for the
-// rest of the loop turn) and enqueues the batch. full reports that the read
-// filled the batch (more may be waiting).
-func (s *shaper) receive(batch int) (now int64, full bool, err error) {
+// rest of the loop turn) and enqueues the batch. n is the number of frames
+// read (also those dropped for want of a buffer); full reports that the
+// read filled the batch (more may be waiting).
+func (s *shaper) receive(batch int) (now int64, n int, full bool, err error) {
 	if len(s.reserved) == 0 {
 		n, err := s.drop.recv(s.in.rx, batch)
 		if err != nil {
-			return 0, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
+			return 0, 0, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
 		}
 		s.stats.NoBuffer.Add(uint64(n))
 		s.stats.RxPackets.Add(uint64(n))
-		return fallback.Now(), n == batch, nil
+		return fallback.Now(), n, n == batch, nil
 	}
 	for i, p := range s.reserved {
 		buf := p.ReadBuf()
 		s.rx.set(i, &p.Vnet, buf[:len(buf)-4]) // 4: room to re-insert a VLAN tag
 	}
 	want := len(s.reserved)
-	n, err := s.rx.recv(s.in.rx, want)
+	n, err = s.rx.recv(s.in.rx, want)
 	now = fallback.Now()
 	if err != nil {
-		return now, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
+		return now, 0, false, fmt.Errorf("iface %q: recvmmsg: %w", s.in.name, err)
 	}
 	if n == 0 {
 		s.stats.RxEmpty.Add(1)
-		return now, false, nil
+		return now, 0, false, nil
 	}
 	s.stats.RxBatches.Add(1)
 	var bytes uint64
@@ -201,7 +237,7 @@ func (s *shaper) receive(batch int) (now int64, full bool, err error) {
 	s.stats.RxPackets.Add(uint64(n))
 	s.stats.RxBytes.Add(bytes)
 	s.reserved = s.reserved[:copy(s.reserved, s.reserved[n:])]
-	return now, n == want, nil
+	return now, n, n == want, nil
 }
 
 // dequeueAll sends everything that may leave at now, from replaced pacers

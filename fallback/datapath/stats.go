@@ -13,8 +13,10 @@ type DirStats struct {
 	RxErrors, NoBuffer, TxErrors atomic.Uint64
 	// Waits counts sleeps in ppoll; Spins counts loop turns that found a
 	// release time already due (no sleep); Deferred counts the sleeps that
-	// left arrivals unread until the next release (Pacer.DeferArrivals).
-	Waits, Spins, Deferred atomic.Uint64
+	// left arrivals unread until the next release (Pacer.DeferArrivals);
+	// Coalesced counts the sleeps that left them unread to read them in
+	// one batch (Pacer.CoalesceArrivals, Options.NoCoalesce).
+	Waits, Spins, Deferred, Coalesced atomic.Uint64
 	// RxBatches counts receive calls that returned frames, RxEmpty those
 	// that found none; TxBatches counts send batches (one sendmmsg each
 	// unless the kernel took part of it).
@@ -35,7 +37,7 @@ type DirStats struct {
 type DirSnapshot struct {
 	RxPackets, RxBytes, TxPackets, TxBytes uint64
 	RxErrors, NoBuffer, TxErrors           uint64
-	Waits, Spins, Deferred                 uint64
+	Waits, Spins, Deferred, Coalesced      uint64
 	RxBatches, RxEmpty, TxBatches          uint64
 	KernelDrops                            uint64
 	FastPackets, FastBytes                 uint64
@@ -47,7 +49,7 @@ func (s *DirStats) Snapshot() DirSnapshot {
 		RxPackets: s.RxPackets.Load(), RxBytes: s.RxBytes.Load(),
 		TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(),
 		RxErrors: s.RxErrors.Load(), NoBuffer: s.NoBuffer.Load(), TxErrors: s.TxErrors.Load(),
-		Waits: s.Waits.Load(), Spins: s.Spins.Load(), Deferred: s.Deferred.Load(), KernelDrops: s.KernelDrops.Load(),
+		Waits: s.Waits.Load(), Spins: s.Spins.Load(), Deferred: s.Deferred.Load(), Coalesced: s.Coalesced.Load(), KernelDrops: s.KernelDrops.Load(),
 		RxBatches: s.RxBatches.Load(), RxEmpty: s.RxEmpty.Load(), TxBatches: s.TxBatches.Load(),
 		FastPackets: s.FastPackets.Load(), FastBytes: s.FastBytes.Load(),
 	}
