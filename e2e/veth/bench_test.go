@@ -132,16 +132,22 @@ func TestBenchCPU(t *testing.T) {
 		br.RecvPoll = poll
 		for _, rt := range []bool{false, true} {
 			for _, offer := range []uint64{100e6, 150e6} {
-				r := pacerRunWith(t, br, tp, vethlab.PacerConfig{Realtime: rt}, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
-				rep := r.rep
-				recv := "blocking"
-				if poll > 0 {
-					recv = "polled_" + poll.String()
+				for _, noCoalesce := range []bool{false, true} {
+					impl := "pacer"
+					if noCoalesce {
+						impl = "pacer-wake-per-arrival"
+					}
+					r := pacerRunWith(t, br, tp, vethlab.PacerConfig{Realtime: rt, NoCoalesce: noCoalesce}, []vethlab.Flow{{Name: "c", DstPort: 5801, Rate: offer, Size: 1500}}, d, nil)
+					rep := r.rep
+					recv := "blocking"
+					if poll > 0 {
+						recv = "polled_" + poll.String()
+					}
+					report(t, "impl=%s receiver=%s realtime=%v offered=%s delivered=%s cpu=%.1f%%_of_a_core cpu_ticks=%.1f%% wakeups/s=%.0f deferred/s=%.0f coalesced/s=%.0f rx_batches/s=%.0f tx_batches/s=%.0f",
+						impl, recv, rt, mbit(float64(offer)), mbit(vethlab.Mean(r.flow(0).WindowRates(1, 4))),
+						float64(r.cpu)/float64(d)*100, float64(r.cpuTicks)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds(), float64(rep.Shaped.Deferred)/d.Seconds(),
+						float64(rep.Shaped.Coalesced)/d.Seconds(), float64(rep.Shaped.RxBatches)/d.Seconds(), float64(rep.Shaped.TxBatches)/d.Seconds())
 				}
-				report(t, "impl=pacer receiver=%s realtime=%v offered=%s delivered=%s cpu=%.1f%%_of_a_core cpu_ticks=%.1f%% wakeups/s=%.0f deferred/s=%.0f rx_batches/s=%.0f tx_batches/s=%.0f",
-					recv, rt, mbit(float64(offer)), mbit(vethlab.Mean(r.flow(0).WindowRates(1, 4))),
-					float64(r.cpu)/float64(d)*100, float64(r.cpuTicks)/float64(d)*100, float64(rep.Shaped.Waits)/d.Seconds(), float64(rep.Shaped.Deferred)/d.Seconds(),
-					float64(rep.Shaped.RxBatches)/d.Seconds(), float64(rep.Shaped.TxBatches)/d.Seconds())
 			}
 		}
 	}

@@ -62,6 +62,9 @@ type PacerConfig struct {
 	// FastPath and fallback.Config.FastPath, on by default in the lab as
 	// in the pacer driver's bridge mode).
 	NoFastPath bool
+	// NoCoalesce makes the pacer wake for every arrival
+	// (datapath.Options.NoCoalesce).
+	NoCoalesce bool
 }
 
 // PacerProc is a pacer process running in the lab's pacer namespace, a bump
@@ -282,7 +285,7 @@ func runPacer() (rep PacerReport) {
 	ns := &Netns{Name: os.Getenv(envNetns)}
 	var b *datapath.Bump
 	err = ns.Do(func() (err error) {
-		b, err = datapath.Start(datapath.Options{In: PacerIn, Out: PacerOut, Reverse: true, Batch: cfg.Batch, WakeQuantum: quantum, RawWait: !cfg.NoRawWait, RealtimePriority: rtPrio(cfg.Realtime), FastPath: !cfg.NoFastPath, Log: log}, pc)
+		b, err = datapath.Start(datapath.Options{In: PacerIn, Out: PacerOut, Reverse: true, Batch: cfg.Batch, WakeQuantum: quantum, RawWait: !cfg.NoRawWait, RealtimePriority: rtPrio(cfg.Realtime), FastPath: !cfg.NoFastPath, NoCoalesce: cfg.NoCoalesce, Log: log}, pc)
 		return err
 	})
 	if err != nil {
