@@ -12,7 +12,9 @@
 #   unshaped forwarding          TCP and 1500 B UDP through the bump vs the
 #                                kernel route
 #   CPU at 100 Mbit/s shaping    pacer process CPU clock, lab receiver woken per
-#                                frame (blocking) or polling every 1 ms
+#                                frame (blocking) or polling every 1 ms; the
+#                                pacer reading arrivals in batches (default)
+#                                and waking per arrival
 #   high-class delay, isolation  probe p99 with low classes saturating;
 #                                per-class queueing delay and loss
 #
@@ -49,7 +51,7 @@ section "rate accuracy, TCP at 1-10 Gbit/s (goal: each 1 s window ±3 % of rate�
 section "ECN: CE marks before drop (goal: ECT CE-marked, first CE before first loss; non-ECT dropped, never marked)" '^TestECN'
 section "burst conformance (goal: bytes <= bucket + rate·T + MTU and <= peak·T + MTU, every T)" '^TestBurst'
 section "unshaped forwarding (goal: >= 20 Gbit/s TCP, >= 150 kpps 1500 B UDP; peer kernel route)" '^TestBenchForward'
-section "CPU at 100 Mbit/s shaping (goal: <= 5 % of a core; receiver=blocking adds the lab receiver's wake-ups to the pacer)" '^TestBenchCPU'
+section "CPU at 100 Mbit/s shaping (goal: <= 5 % of a core; receiver=blocking adds the lab receiver's wake-ups to the pacer; impl=pacer-wake-per-arrival is the pacer without coalescing)" '^TestBenchCPU'
 section "highest class's delay with lower classes saturating (goal: p99 <= 1 ms)" '^TestStrictPriority'
 section "per-class queueing delay and isolation (goal: <= 20 ms, overload loses only its own)" '^TestIsolation'
 grep -E '^(--- FAIL|FAIL|panic)|_test.go:[0-9]+: .*want' "$log" | grep -v RESULT && echo "(assertion failures above are the scenario tests' own; numbers are printed regardless)"
