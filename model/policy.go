@@ -135,6 +135,12 @@ type Fallback struct {
 	Mode string `yaml:"mode" json:"mode,omitempty"`
 	// Peer is the second interface in bridge mode.
 	Peer string `yaml:"peer" json:"peer,omitempty"`
+	// OnFailure is what a bridge does while its pacer is dead (the agent
+	// crashed, was killed or hangs): "bypass" (default) forwards between
+	// the two interfaces in the kernel, unshaped; "block" forwards nothing.
+	// Attach mode always fails open (the host's egress leaves unshaped):
+	// a dead pacer must never cut a host off its network.
+	OnFailure string `yaml:"on-failure" json:"on-failure,omitempty"`
 }
 
 // TLS configures the gNMI connection to a switch.

@@ -162,6 +162,9 @@ func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int)
 			if t.Fallback.Peer != "" {
 				r.errorf(path+".fallback.peer", "is only used in bridge mode")
 			}
+			if t.Fallback.OnFailure == "block" {
+				r.errorf(path+".fallback.on-failure", "attach mode always fails open: a dead pacer must never cut the host off its network (block is for bridge mode)")
+			}
 		case "bridge":
 			if t.Fallback.Peer == "" {
 				r.errorf(path+".fallback.peer", "bridge mode needs a peer interface")
@@ -170,6 +173,11 @@ func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int)
 			}
 		default:
 			r.errorf(path+".fallback.mode", "unknown mode %q (use attach or bridge)", t.Fallback.Mode)
+		}
+		switch t.Fallback.OnFailure {
+		case "", "bypass", "block":
+		default:
+			r.errorf(path+".fallback.on-failure", "unknown value %q (use bypass or block)", t.Fallback.OnFailure)
 		}
 		for _, f := range switchOnly {
 			if r.has(path + "." + f) {

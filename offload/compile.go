@@ -186,6 +186,9 @@ func (cc *compiler) compilePacer(reason string) {
 		Mode: t.Fallback.Mode, Interface: t.Interface, Peer: t.Fallback.Peer,
 		PortRate: tp.Capacity, Reason: reason,
 	}
+	if t.Fallback.Mode == "bridge" {
+		tp.Pacer.OnFailure = t.Fallback.OnFailure
+	}
 	if tp.Capacity == 0 {
 		cc.notef("no capacity given or probed: the pacer enforces class rates but no port rate")
 	}

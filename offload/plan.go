@@ -284,6 +284,10 @@ type PacerPlan struct {
 	Mode      string `json:"mode"`
 	Interface string `json:"interface"`
 	Peer      string `json:"peer,omitempty"`
+	// OnFailure is what a bridge does while the pacer is dead: "bypass"
+	// (the kernel forwards, unshaped) or "block". Empty in attach mode,
+	// which always fails open.
+	OnFailure string `json:"on_failure,omitempty"`
 	// PortRate is the rate the pacer's scheduler serves at, in bit/s.
 	PortRate model.Rate `json:"port_rate"`
 	Reason   string     `json:"reason"`

@@ -81,6 +81,9 @@ func writeStatus(w io.Writer, st *agent.Status, rules bool) {
 		fmt.Fprintf(w, "\ntarget %s (%s, profile %s): %s\n", t.Name, t.Kind, profile, state)
 		if t.Pacer != "" {
 			fmt.Fprintf(w, "  software pacer: %s\n", t.Pacer)
+			if t.FailSafe != "" {
+				fmt.Fprintf(w, "  on failure: %s\n", t.FailSafe)
+			}
 		}
 		fmt.Fprintf(w, "  placement: %d hardware, %d software, %d pacer, %d unsupported; last reconcile %s, %d ops\n",
 			t.Hardware, t.Software, t.PacerCount, t.Unsupported, t.LastAttempt.Format(time.TimeOnly), t.LastOps)

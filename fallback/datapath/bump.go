@@ -58,6 +58,12 @@ type Options struct {
 	// MaxDeferQuantum: fewer wake-ups for best-effort traffic, at the cost
 	// of that much added delay.
 	NoCoalesce bool
+	// LiveGrace is how long the shaping loop may miss its liveness beats
+	// before the kernel programs that watch it (the attach mode's steering,
+	// the bridge's bypass, the receive sockets' filters) take the pacer for
+	// dead and fail open; default LiveGrace. The loop beats at least every
+	// BeatEvery.
+	LiveGrace time.Duration
 	// Log receives the bump's events; default slog.Default().
 	Log *slog.Logger
 }
@@ -75,6 +81,7 @@ type Bump struct {
 	shaped   DirStats
 	reverse  DirStats
 	fast     *fastPath // nil: everything goes through the sockets
+	guard    *guard    // the liveness word; nil for an unshaped bump
 	wg       sync.WaitGroup
 	statsMu  sync.Mutex // serialises PACKET_STATISTICS reads
 	errMu    sync.Mutex
@@ -112,11 +119,36 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 	}
 	b.cur.Store(p)
 	b.quantum.Store(int64(opts.WakeQuantum))
+	if p != nil {
+		if err := b.openGuard(); err != nil {
+			b.closeFDs()
+			return nil, err
+		}
+	}
 	if opts.FastPath && p != nil {
-		b.fast, err = openFastPath(b.in, b.out, opts.Reverse, p.FlowEntries(), p.FlowIdle(), &b.shaped, &b.reverse, opts.Log)
+		b.fast, err = openFastPath(b.in, b.out, opts.Reverse, p.FlowEntries(), p.FlowIdle(), b.guard.fd(), &b.shaped, &b.reverse, opts.Log)
 		if err != nil {
 			opts.Log.Warn("pacer datapath: no fast path; the pacer forwards every frame", "err", err)
 			b.fast = nil
+		}
+	}
+	if b.guard != nil {
+		// Sockets the fast path did not filter drop frames while the pacer
+		// is dead (see liveSockProg).
+		if b.fast == nil {
+			if err := b.liveFilter(b.in.rx); err != nil {
+				b.closeFDs()
+				return nil, err
+			}
+		}
+		if opts.Reverse && (b.fast == nil || b.fast.rev == nil) {
+			if err := b.liveFilter(b.out.rx); err != nil {
+				if b.fast != nil {
+					b.fast.close()
+				}
+				b.closeFDs()
+				return nil, err
+			}
 		}
 	}
 	if p == nil {
@@ -248,6 +280,10 @@ func (b *Bump) closeFDs() {
 		}
 	}
 	b.stopFD, b.wakeFD = -1, -1
+	if b.guard != nil {
+		b.guard.close()
+		b.guard = nil
+	}
 }
 
 // ownThread locks the calling loop to its OS thread and applies

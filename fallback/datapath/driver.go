@@ -11,8 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/vishvananda/netlink"
+	"time"
 
 	"github.com/qosplane/qosplane/fallback"
 	"github.com/qosplane/qosplane/model"
@@ -42,10 +41,15 @@ type Driver struct {
 	// batches, up to MaxDeferQuantum late.
 	NoCoalesce bool
 
+	// LiveGrace is Options.LiveGrace of the bumps the driver starts: how
+	// long a silent pacer counts as alive; default LiveGrace.
+	LiveGrace time.Duration
+
 	mu      sync.Mutex
 	running *offload.TargetPlan // the applied plan; nil when stopped
 	bump    *Bump
 	att     *attachment
+	bp      *bypass // bridge mode with on-failure bypass
 }
 
 var _ offload.Driver = (*Driver)(nil)
@@ -147,7 +151,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 	}
 	prev := d.running
 	if prev != nil {
-		if err := d.stopLocked(); err != nil {
+		if err := d.stopLocked(true); err != nil {
 			return fmt.Errorf("pacer driver: stop before restart: %w", err)
 		}
 	}
@@ -181,22 +185,35 @@ func (d *Driver) pacerConfig(tp *offload.TargetPlan) fallback.Config {
 // samePort reports whether two pacer plans use the same interfaces and
 // mode (then a live swap suffices).
 func samePort(a, b *offload.PacerPlan) bool {
-	return a != nil && b != nil && a.Mode == b.Mode && a.Interface == b.Interface && a.Peer == b.Peer
+	return a != nil && b != nil && a.Mode == b.Mode && a.Interface == b.Interface && a.Peer == b.Peer && a.OnFailure == b.OnFailure
 }
 
-func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
+func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) (err error) {
 	pp := tp.Pacer
 	// The raw wait holds one scheduler P (see Options.RawWait): take it
 	// only when another is left for the rest of the agent.
-	opts := Options{WakeQuantum: WakeQuantum(tp), Log: d.log, MaxFrame: d.Config.MaxFrame, RawWait: runtime.GOMAXPROCS(0) >= 2, NoCoalesce: d.NoCoalesce}
+	opts := Options{WakeQuantum: WakeQuantum(tp), Log: d.log, MaxFrame: d.Config.MaxFrame, RawWait: runtime.GOMAXPROCS(0) >= 2,
+		NoCoalesce: d.NoCoalesce, LiveGrace: d.LiveGrace}
+	defer func() {
+		if err != nil {
+			d.undoStartLocked()
+		}
+	}()
 	switch pp.Mode {
 	case "bridge":
 		if pp.Peer == "" {
 			return fmt.Errorf("bridge mode on %q needs a peer interface", pp.Interface)
 		}
 		opts.In, opts.Out, opts.Reverse, opts.FastPath = pp.Interface, pp.Peer, true, d.fastPath(tp)
+		if OnFailure(pp.OnFailure) == Block {
+			// A bypass an earlier agent left (then in bypass mode) goes:
+			// this bridge fails closed now.
+			if err := removeLeftoverBypass(d.log, pp.Interface, pp.Peer); err != nil {
+				return err
+			}
+		}
 	case "attach", "":
-		a, err := attach(pp.Interface, d.log)
+		a, err := prepareAttach(pp.Interface, d.log)
 		if err != nil {
 			return err
 		}
@@ -207,19 +224,58 @@ func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) error {
 	}
 	b, err := Start(opts, pc)
 	if err != nil {
-		if d.att != nil {
-			if rerr := d.att.remove(); rerr != nil {
-				d.log.Error("pacer driver: undo attach", "err", rerr)
-			}
-			d.att = nil
-		}
 		return err
 	}
 	d.bump = b
+	// The fail-open programs go in once the pacer runs: they consult its
+	// liveness word, so they pass (steering) or bypass until its first beat.
+	switch {
+	case d.att != nil:
+		if err := d.att.steer(b.LiveFD()); err != nil {
+			return err
+		}
+	case OnFailure(pp.OnFailure) != Block:
+		if d.bp, err = installBypass(pp.Interface, pp.Peer, b.LiveFD(), d.log); err != nil {
+			return err
+		}
+	}
+	d.log.Info("pacer fail-safe", "mode", pp.Mode, "failsafe", d.failSafeLocked())
 	return nil
 }
 
-func (d *Driver) stopLocked() error {
+// undoStartLocked takes back what a failed startLocked did.
+func (d *Driver) undoStartLocked() {
+	if d.att != nil {
+		if err := d.att.removeRedirect(); err != nil {
+			d.log.Error("pacer driver: undo steering", "err", err)
+		}
+	}
+	if d.bump != nil {
+		if err := d.bump.Stop(); err != nil {
+			d.log.Error("pacer driver: undo start", "err", err)
+		}
+		d.bump = nil
+	}
+	if d.att != nil {
+		if err := d.att.remove(); err != nil {
+			d.log.Error("pacer driver: undo attach", "err", err)
+		}
+		d.att = nil
+	}
+	if d.bp != nil {
+		if err := d.bp.remove(); err != nil {
+			d.log.Error("pacer driver: undo bypass", "err", err)
+		}
+		d.bp = nil
+	}
+}
+
+// stopLocked stops the pacer. Attach mode hands the egress back (steering
+// and veth pair deleted). A bridge in bypass mode keeps its bypass filters
+// unless removeBypass: the pacer is dead from the moment it stops, so the
+// kernel forwards, unshaped, until the next agent adopts the filters or
+// Remove deletes them.
+func (d *Driver) stopLocked(removeBypass bool) error {
 	var errs []error
 	if d.att != nil {
 		// Hand the egress back before the pacer stops reading, so that
@@ -241,41 +297,67 @@ func (d *Driver) stopLocked() error {
 			d.att = nil
 		}
 	}
+	if d.bp != nil && removeBypass {
+		if err := d.bp.remove(); err != nil {
+			errs = append(errs, err)
+		} else {
+			d.bp = nil
+		}
+	}
+	d.bp = nil
 	d.running = nil
 	return errors.Join(errs...)
 }
 
-// Remove stops the pacer and hands the interface back: in attach mode the
-// redirect filter, the clsact qdisc (if the driver added it) and the veth
-// pair are deleted. A driver that did not attach itself (e.g. after a
-// restart) removes a left-over attachment it recognises by its veth name.
+// Remove stops the pacer and hands the interfaces back: in attach mode the
+// steering, the clsact qdisc (if qosplane added it) and the veth pair are
+// deleted; in bridge mode the bypass filters. A driver that did not start
+// them itself (e.g. after a restart) removes what an earlier process left,
+// recognised by its owner markers.
 func (d *Driver) Remove(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.stopLocked(); err != nil {
+	if err := d.stopLocked(true); err != nil {
 		return fmt.Errorf("pacer driver: %w", err)
 	}
-	if d.target.Pacer.Mode == "attach" || d.target.Pacer.Mode == "" {
-		if err := removeLeftover(d.target.Pacer.Interface, d.log); err != nil {
+	pp := d.target.Pacer
+	switch pp.Mode {
+	case "attach", "":
+		if err := removeLeftover(pp.Interface, d.log); err != nil {
+			return fmt.Errorf("pacer driver: %w", err)
+		}
+	case "bridge":
+		if err := removeLeftoverBypass(d.log, pp.Interface, pp.Peer); err != nil {
 			return fmt.Errorf("pacer driver: %w", err)
 		}
 	}
 	return nil
 }
 
-// removeLeftover deletes an attachment of ifname made by an earlier process:
-// the egress filter at attachPrio and the redirect veth.
-func removeLeftover(ifname string, log *slog.Logger) error {
-	link, err := netlink.LinkByName(ifname)
-	if err != nil {
-		return nil // no interface, nothing attached
+// FailSafe says how the running pacer fails open (for logs and status):
+// the steering of attach mode and its liveness grace, or the bridge's
+// on-failure behaviour; "" when stopped.
+func (d *Driver) FailSafe() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.failSafeLocked()
+}
+
+func (d *Driver) failSafeLocked() string {
+	if d.bump == nil {
+		return ""
 	}
-	redir, _ := vethNames(link.Attrs().Index)
-	if _, err := netlink.LinkByName(redir); err != nil {
-		return nil
+	grace := d.bump.guard.grace
+	switch {
+	case d.att != nil && d.att.steering == SteerTCX:
+		return fmt.Sprintf("attach, fails open: tcx link detached with the agent; liveness %v", time.Duration(grace))
+	case d.att != nil:
+		return fmt.Sprintf("attach, fails open: cls_bpf steering (no tcx) passes frames %v after the last liveness beat", time.Duration(grace))
+	case d.bp != nil:
+		return fmt.Sprintf("bridge, on-failure bypass: the kernel forwards unshaped %v after the last liveness beat", time.Duration(grace))
+	default:
+		return "bridge, on-failure block: nothing passes while the pacer is dead"
 	}
-	a := &attachment{ifname: ifname, ifindex: link.Attrs().Index, redir: redir, filterAdded: true, vethAdded: true, log: log}
-	return a.remove()
 }
 
 // Counters returns the pacer's per-class and per-rule counters (empty when
@@ -302,12 +384,13 @@ func (d *Driver) Stats() (shaped, reverse DirSnapshot, ok bool) {
 }
 
 // Close stops the datapath. A userspace pacer cannot outlive its process,
-// so in attach mode Close also removes the redirect: leaving it would
-// blackhole the interface's egress.
+// so in attach mode Close also removes the steering: the egress leaves
+// unshaped. A bridge in bypass mode keeps forwarding in the kernel (see
+// stopLocked); Remove deletes the bypass.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stopLocked()
+	return d.stopLocked(false)
 }
 
 func clonePlan(tp *offload.TargetPlan) (*offload.TargetPlan, error) {

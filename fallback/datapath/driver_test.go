@@ -12,6 +12,7 @@ import (
 	"github.com/qosplane/qosplane/e2e/vethlab"
 	"github.com/qosplane/qosplane/fallback/datapath"
 	"github.com/qosplane/qosplane/offload"
+	"golang.org/x/sys/unix"
 )
 
 func labPolicy(rate, iface, mode, peer, proto string, port int) string {
@@ -77,6 +78,7 @@ func TestDriverSwap(t *testing.T) {
 	_, res, _ = sendAndReceive(t, l, flows, 2200*time.Millisecond)
 	w2 := res[0].WindowRates(1, 2)[0]
 	after, _, _ := d.Stats()
+	t.Logf("stalls %d, kernel drops %d", after.Stalls, after.KernelDrops)
 	t.Logf("RESULT swap: 10Mbit plan window %.3f Mbit/s, after live swap to 25Mbit %.3f Mbit/s", w1/1e6, w2/1e6)
 	if w1 < 9.9e6 || w1 > 10.1e6 {
 		t.Errorf("10 Mbit/s plan: window at %.3f Mbit/s", w1/1e6)
@@ -129,8 +131,16 @@ func TestDriverAttach(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = l.App.Do(d.Close) })
 	during := qdiscs()
-	if !strings.Contains(during, "clsact") || !strings.Contains(during, "qpr") {
-		t.Errorf("attach did not install clsact and the veth pair:\n%s", during)
+	if !strings.Contains(during, "qpr") {
+		t.Errorf("attach did not install the veth pair:\n%s", during)
+	}
+	// tcx (Linux 6.6+) steers through a link; older kernels through a
+	// cls_bpf filter on clsact.
+	if fs := d.FailSafe(); !strings.Contains(fs, wantSteering(t)) {
+		t.Errorf("fail-safe %q, want steering %q on this kernel", fs, wantSteering(t))
+	}
+	if wantSteering(t) == "cls_bpf" && !strings.Contains(during, "clsact") {
+		t.Errorf("cls_bpf steering without clsact:\n%s", during)
 	}
 	shaped, err := l.Iperf(ctx, 5601, 1, 4*time.Second, "-O", "1")
 	if err != nil {
@@ -154,4 +164,22 @@ func TestDriverAttach(t *testing.T) {
 	if free.Total < 100e6 {
 		t.Errorf("after Remove TCP at %.1f Mbit/s: still shaped?", free.Total/1e6)
 	}
+}
+
+// wantSteering is the attach mode steering this kernel must use: "tcx" from
+// Linux 6.6, "cls_bpf" before.
+func wantSteering(t *testing.T) string {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", u.Release, err)
+	}
+	if major > 6 || major == 6 && minor >= 6 {
+		return "tcx"
+	}
+	return "cls_bpf"
 }

@@ -86,8 +86,10 @@ func keyOf(f *fallback.FastFlow) fastKey {
 // in (tcx ingress and its receive socket), and with reverse the reverse
 // program to out's tcx ingress and a drop-all filter to out's receive
 // socket. entries bounds the flow map; idle is the pacer's flow cache idle
-// time. On error nothing stays attached.
-func openFastPath(in, out *port, reverse bool, entries int, idle time.Duration, shaped, rev *DirStats, log *slog.Logger) (fp *fastPath, err error) {
+// time; liveFD, when >= 0, is the guard's map: the socket filters then drop
+// every frame while the pacer is dead, as liveSockProg does. On error
+// nothing stays attached.
+func openFastPath(in, out *port, reverse bool, entries int, idle time.Duration, liveFD int, shaped, rev *DirStats, log *slog.Logger) (fp *fastPath, err error) {
 	fp = &fastPath{
 		log: log, inRx: -1, outRx: -1, idle: idle + sweepEvery, shaped: shaped, reverse: rev,
 		known: make(map[fastKey]*fastFlow), stop: make(chan struct{}), done: make(chan struct{}),
@@ -108,7 +110,7 @@ func openFastPath(in, out *port, reverse bool, entries int, idle time.Duration, 
 	if err != nil {
 		return nil, err
 	}
-	sock, err := fp.load("qp_fast_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD()))
+	sock, err := fp.load("qp_fast_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD(), liveFD))
 	if err != nil {
 		return nil, err
 	}

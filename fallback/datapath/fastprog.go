@@ -213,9 +213,10 @@ func lookupFlow(flowsFD int) asm.Instructions {
 }
 
 // flowSockProg is the socket filter: drop (0) the frames of flows in the
-// map, keep the rest whole.
-func flowSockProg(flowsFD int) asm.Instructions {
-	p := parseFlow()
+// map, keep the rest whole. With liveFD >= 0 it also drops every frame while
+// the pacer is dead (liveSockPrefix).
+func flowSockProg(flowsFD, liveFD int) asm.Instructions {
+	p := append(liveSockPrefix(liveFD), parseFlow()...)
 	p = append(p, lookupFlow(flowsFD)...)
 	p = append(p,
 		asm.Mov.Imm(asm.R0, 0),

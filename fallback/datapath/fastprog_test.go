@@ -139,7 +139,7 @@ func loadProgs(t *testing.T) *progEnv {
 	if env.tc, err = fp.load("qp_test_tc", ebpf.SchedCLS, flowTCProg(fp.flows.FD(), testOutIfindex)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = fp.load("qp_test_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD())); err != nil {
+	if _, err = fp.load("qp_test_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD(), -1)); err != nil {
 		t.Fatal(err)
 	}
 	if env.revTC, err = fp.load("qp_test_rev", ebpf.SchedCLS, reverseTCProg(fp.rev.FD(), testOutIfindex)); err != nil {

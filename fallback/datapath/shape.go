@@ -81,6 +81,9 @@ func (s *shaper) run() error {
 		if err != nil {
 			return err
 		}
+		if g := s.b.guard; g != nil && g.missed(g.beat(now)) {
+			s.stats.Stalls.Add(1)
+		}
 		coalesce := s.coalesce(now, n, batch)
 		next := s.dequeueAll(now)
 		// After the send: a flow's first frames have left before its next
@@ -124,6 +127,11 @@ func (s *shaper) run() error {
 			ts = unix.NsecToTimespec(coalesce)
 			tp = &ts
 			s.stats.Coalesced.Add(1)
+		}
+		if tp == nil || tp.Nano() > int64(BeatEvery) {
+			// Wake to beat even when idle (see guard).
+			ts = unix.NsecToTimespec(int64(BeatEvery))
+			tp = &ts
 		}
 		s.stats.Waits.Add(1)
 		if err := s.wait(fds, tp, &ts); err != nil {

@@ -31,6 +31,9 @@ type DirStats struct {
 	// Rx and Tx counts, and are updated by the fast path's sweep (every
 	// second) and when Stats is read.
 	FastPackets, FastBytes atomic.Uint64
+	// Stalls counts gaps between the shaping loop's liveness beats long
+	// enough (LiveGrace) for the kernel to have failed open meanwhile.
+	Stalls atomic.Uint64
 }
 
 // DirSnapshot is a plain copy of DirStats.
@@ -41,6 +44,7 @@ type DirSnapshot struct {
 	RxBatches, RxEmpty, TxBatches          uint64
 	KernelDrops                            uint64
 	FastPackets, FastBytes                 uint64
+	Stalls                                 uint64
 }
 
 // Snapshot reads the counters.
@@ -52,5 +56,6 @@ func (s *DirStats) Snapshot() DirSnapshot {
 		Waits: s.Waits.Load(), Spins: s.Spins.Load(), Deferred: s.Deferred.Load(), Coalesced: s.Coalesced.Load(), KernelDrops: s.KernelDrops.Load(),
 		RxBatches: s.RxBatches.Load(), RxEmpty: s.RxEmpty.Load(), TxBatches: s.TxBatches.Load(),
 		FastPackets: s.FastPackets.Load(), FastBytes: s.FastBytes.Load(),
+		Stalls: s.Stalls.Load(),
 	}
 }

@@ -95,8 +95,9 @@ func (w *worker) runCounters(ctx context.Context) {
 }
 
 // RemoveAll loads the policy and removes what qosplane owns on every
-// target, all at the same time. The software pacer holds nothing outside
-// its process, so pacer targets need nothing.
+// target, all at the same time. On NIC targets that includes what the
+// software pacer leaves outside its process: an attachment an agent that
+// died left, and a bridge's bypass filters.
 func (a *Agent) RemoveAll(ctx context.Context) error {
 	p, err := model.Load(a.cfg.PolicyPath)
 	if err != nil {
@@ -122,9 +123,29 @@ func (a *Agent) RemoveAll(ctx context.Context) error {
 				errs[i] = fmt.Errorf("target %q: remove: %w", t.Name, err)
 				return
 			}
+			if t.Kind == model.NIC {
+				if err := a.removePacer(ctx, t); err != nil {
+					errs[i] = fmt.Errorf("target %q: remove the pacer's fail-safe: %w", t.Name, err)
+					return
+				}
+			}
 			a.log.Info("removed qosplane's state", "target", t.Name)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// removePacer removes what a software pacer of NIC target t left outside
+// its process.
+func (a *Agent) removePacer(ctx context.Context, t *model.Target) error {
+	tp := &offload.TargetPlan{Target: t.Name, Kind: t.Kind, Device: offload.DeviceOf(t), Pacer: &offload.PacerPlan{
+		Mode: t.Fallback.Mode, Interface: t.Interface, Peer: t.Fallback.Peer, OnFailure: t.Fallback.OnFailure,
+	}}
+	d, err := a.cfg.Factory.OpenPacer(ctx, tp)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Remove(ctx)
 }

@@ -36,7 +36,10 @@ type TargetStatus struct {
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 	NextAttempt         time.Time `json:"next_attempt"`
 	// Pacer says the target runs on the software pacer, and why.
-	Pacer       string        `json:"pacer,omitempty"`
+	Pacer string `json:"pacer,omitempty"`
+	// FailSafe says how that pacer fails open when the agent dies or
+	// hangs (the attach mode's steering, the bridge's bypass or block).
+	FailSafe    string        `json:"fail_safe,omitempty"`
 	Hardware    int           `json:"hardware"`
 	Software    int           `json:"software"`
 	PacerCount  int           `json:"pacer_count"`

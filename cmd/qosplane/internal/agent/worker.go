@@ -150,7 +150,7 @@ func (w *worker) reconcile(ctx context.Context, p *model.Policy, t *model.Target
 		ops, refused := w.converge(ctx, w.hw, want)
 		if refused == nil {
 			// The target moved back to hardware: stop a pacer it had.
-			w.stopPacer(ctx)
+			w.stopPacer(ctx, true)
 			return want, ops, nil
 		}
 		if !errors.Is(refused, offload.ErrRefused) {
@@ -169,8 +169,17 @@ func (w *worker) reconcile(ctx context.Context, p *model.Policy, t *model.Target
 		log.Info("software fallback: the pacer serves this target", "reason", want.Pacer.Reason)
 	}
 	ops, err := w.converge(ctx, w.pacer, want)
+	if fs, ok := w.pacer.(failSafer); ok {
+		w.mu.Lock()
+		w.st.FailSafe = fs.FailSafe()
+		w.mu.Unlock()
+	}
 	return want, ops, err
 }
+
+// failSafer is a pacer driver that says how it fails open
+// (datapath.Driver.FailSafe).
+type failSafer interface{ FailSafe() string }
 
 // pacerPlan compiles t for the software pacer after a refusal.
 func (w *worker) pacerPlan(p *model.Policy, t *model.Target, caps *offload.Capabilities, order []int, why string) (*offload.TargetPlan, error) {
@@ -241,24 +250,32 @@ func (w *worker) converge(ctx context.Context, d offload.Driver, want *offload.T
 	return len(ops), nil
 }
 
-// stopPacer stops the target's software pacer, if it has one, and hands
-// its interfaces back.
-func (w *worker) stopPacer(ctx context.Context) {
+// stopPacer stops the target's software pacer, if it has one. With remove
+// it hands its interfaces back entirely; without, it closes the pacer,
+// which in attach mode also hands the egress back, while a bridge in
+// on-failure bypass mode keeps forwarding in the kernel until the next
+// agent adopts it.
+func (w *worker) stopPacer(ctx context.Context, remove bool) {
 	if w.pacer == nil {
 		return
 	}
-	if err := w.pacer.Remove(ctx); err != nil {
-		w.a.log.Warn("stopping the software pacer", "target", w.name, "err", err)
+	if remove {
+		if err := w.pacer.Remove(ctx); err != nil {
+			w.a.log.Warn("stopping the software pacer", "target", w.name, "err", err)
+		}
 	}
 	w.pacer.Close()
 	w.pacer = nil
-	w.a.log.Info("software pacer stopped", "target", w.name)
+	w.mu.Lock()
+	w.st.FailSafe = ""
+	w.mu.Unlock()
+	w.a.log.Info("software pacer stopped", "target", w.name, "removed", remove)
 }
 
-// stop ends the worker's drivers: the pacer always hands its interfaces
-// back; hardware state is removed only when asked.
+// stop ends the worker's drivers. Hardware state and a bridge's bypass are
+// removed only when asked (see stopPacer).
 func (w *worker) stop(ctx context.Context, remove bool) {
-	w.stopPacer(ctx)
+	w.stopPacer(ctx, remove)
 	if w.hw == nil {
 		return
 	}
