@@ -35,7 +35,7 @@ shift $((OPTIND - 1))
 # Modules the lab loads (in this order); dependencies are added.
 MODULES=(crc32c_generic libcrc32c veth dummy ifb 8021q
 	sch_ingress sch_mqprio sch_htb sch_tbf sch_ets sch_prio sch_fq
-	cls_flower cls_u32 cls_matchall cls_basic
+	cls_flower cls_u32 cls_matchall cls_basic cls_bpf
 	act_gact act_mirred act_skbedit act_pedit act_vlan act_police act_csum)
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/qosplane-initrd.XXXXXX")
