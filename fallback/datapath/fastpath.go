@@ -94,10 +94,11 @@ func openFastPath(in, out *port, reverse bool, entries int, idle time.Duration, 
 		log: log, inRx: -1, outRx: -1, idle: idle + sweepEvery, shaped: shaped, reverse: rev,
 		known: make(map[fastKey]*fastFlow), stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	self := fp // the error returns below set fp to nil
 	defer func() {
 		if err != nil {
-			fp.detach()
-			fp.closeObjects()
+			self.detach()
+			self.closeObjects()
 		}
 	}()
 	fp.flows, err = ebpf.NewMap(&ebpf.MapSpec{
