@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // namePattern is what names of policies, classes, flows and targets may be:
@@ -153,6 +154,16 @@ func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int)
 	case NIC:
 		if t.Interface == "" {
 			r.errorf(path+".interface", "is required for a nic target")
+		} else if why := badIfname(t.Interface); why != "" {
+			r.errorf(path+".interface", "%q %s", t.Interface, why)
+		}
+		if why := badIfname(t.Fallback.Peer); t.Fallback.Peer != "" && why != "" {
+			r.errorf(path+".fallback.peer", "%q %s", t.Fallback.Peer, why)
+		}
+		for j, rep := range t.Representors {
+			if why := badIfname(rep); why != "" {
+				r.errorf(fmt.Sprintf("%s.representors[%d]", path, j), "%q %s", rep, why)
+			}
 		}
 		if t.PCI != "" && !pciPattern.MatchString(t.PCI) {
 			r.errorf(path+".pci", "%q is not a PCI address (e.g. 0000:3b:00.0)", t.PCI)
@@ -249,4 +260,26 @@ func nearest(name string, known []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// ifnameMax is the longest Linux interface name in bytes (IFNAMSIZ - 1).
+const ifnameMax = 15
+
+// badIfname says why the kernel cannot have an interface named name
+// (net/core/dev.c: dev_valid_name), or "" when it can.
+func badIfname(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > ifnameMax:
+		return fmt.Sprintf("is %d bytes long; a Linux interface name has at most %d", len(name), ifnameMax)
+	case name == "." || name == "..":
+		return "is not an interface name"
+	}
+	for _, c := range name {
+		if c == '/' || c == ':' || unicode.IsSpace(c) {
+			return fmt.Sprintf("has %q, which a Linux interface name cannot contain", c)
+		}
+	}
+	return ""
 }
