@@ -13,13 +13,13 @@ BIN         := bin/qosplane
 # duration, Go 1.26's fuzz coordinator can report its own deadline as a
 # failure when a worker is busy at the end (go.dev/issue/75804, fixed in Go
 # 1.27); a count has no deadline. FUZZTIME=10m still fuzzes for a while.
-FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./fallback:FuzzParseMark ./drivers/nic:FuzzParseDump
+FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./fallback:FuzzParseMark ./drivers/nic:FuzzParseDump ./fallback:FuzzTupleSpace
 
 # Debian packages the demo needs, and those the tests need on top.
 DEMO_PACKAGES := iproute2 ethtool
 APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make
 
-.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi bench-pacer demo deps deps-demo generate-oc clean
+.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc clean
 
 all: build
 
@@ -51,8 +51,9 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./model/... ./offload/...
+	$(GO) test -run='^$$' -bench='NewFlow|Decision' -benchmem ./fallback/
 
-e2e: e2e-veth e2e-kernel e2e-gnmi demo
+e2e: e2e-veth e2e-kernel e2e-gnmi e2e-kube demo
 
 e2e-veth:
 	@if [ -x e2e/veth/run.sh ] || [ -f e2e/veth/run.sh ]; then bash e2e/veth/run.sh; \
@@ -65,6 +66,12 @@ e2e-kernel:
 e2e-gnmi:
 	@if [ -d e2e/gnmi ]; then $(GO) test -count=1 ./e2e/gnmi/... ./drivers/gnmi/...; \
 	  else echo "e2e-gnmi: the gNMI e2e is not in this tree yet"; fi
+
+# e2e-kube builds kube-apiserver and etcd from the Go module proxy (cached in
+# /var/cache/qosplane-kube, outside the clone; cold 9-15 min) and runs the
+# Kubernetes lab's tests against them.
+e2e-kube:
+	bash e2e/kube/run.sh
 
 bench-pacer:
 	@if [ -f e2e/veth/bench.sh ]; then bash e2e/veth/bench.sh; \
