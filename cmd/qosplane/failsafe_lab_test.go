@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,10 +18,10 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netns"
 
 	"github.com/qosplane/qosplane/cmd/qosplane/internal/agent"
 	"github.com/qosplane/qosplane/e2e/kernellab/labtest"
+	"github.com/qosplane/qosplane/e2e/vethlab"
 )
 
 // The fail-safe lab: namespaces joined by veth pairs, the real agent (this
@@ -192,22 +191,7 @@ func (l *failLab) mac(ns, dev string) string {
 // inNS runs f on a thread in namespace ns (sockets it opens stay there).
 func (l *failLab) inNS(ns string, f func() error) {
 	l.t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	if err := <-errc; err != nil {
+	if err := (&vethlab.Netns{Name: ns}).Do(f); err != nil {
 		l.t.Fatalf("netns %s: %v", ns, err)
 	}
 }
