@@ -173,7 +173,7 @@ func demo(ctx context.Context, bin, policyPath string, dur time.Duration) error 
 	if err := stopAgent(); err != nil {
 		return fmt.Errorf("agent: %w\n%s", err, tail(logPath))
 	}
-	fmt.Println("\nagent stopped (SIGTERM); the pacer handed pa and pb back")
+	fmt.Println("\nagent stopped (SIGTERM); the pacer stopped, and its bypass forwards between pa and pb until `qosplane remove`")
 	return nil
 }
 
