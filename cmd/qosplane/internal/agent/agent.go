@@ -2,14 +2,12 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -18,8 +16,12 @@ import (
 
 // Config configures an Agent. Zero durations take the defaults shown.
 type Config struct {
-	// PolicyPath is a policy file or a directory of policy files.
+	// PolicyPath is a policy file or a directory of policy files: the
+	// source of desired state unless Source is set.
 	PolicyPath string
+	// Source, when set, is where desired state comes from instead of
+	// PolicyPath (e.g. the Kubernetes API).
+	Source Source
 	// Profile, when set, overrides every target's capability profile.
 	Profile string
 	// Interval between reconciles that repair drift (30s).
@@ -68,10 +70,11 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
+	src Source
+
 	mu        sync.Mutex
 	policy    *model.Policy // the running, valid policy
 	order     []int         // policy.Order()
-	hash      [32]byte      // of the policy files as read
 	loadedAt  time.Time
 	policyErr error // the last refused policy, nil once a valid one loads
 	workers   map[string]*worker
@@ -79,10 +82,6 @@ type Agent struct {
 	metricsAddr string
 
 	reload chan struct{}
-	// pending is the hash of a changed policy seen once: it loads when the
-	// next check sees the same content, so a file caught mid-write is not
-	// refused (Reload loads at once).
-	pending [32]byte
 }
 
 // New returns an agent; Run starts it.
@@ -91,10 +90,14 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Factory == nil {
 		return nil, errors.New("agent: no driver factory")
 	}
-	if cfg.PolicyPath == "" {
-		return nil, errors.New("agent: no policy path")
+	src := cfg.Source
+	if src == nil {
+		if cfg.PolicyPath == "" {
+			return nil, errors.New("agent: no policy path")
+		}
+		src = NewFileSource(cfg.PolicyPath)
 	}
-	return &Agent{cfg: cfg, log: cfg.Log, workers: make(map[string]*worker), reload: make(chan struct{}, 1)}, nil
+	return &Agent{cfg: cfg, src: src, log: cfg.Log, workers: make(map[string]*worker), reload: make(chan struct{}, 1)}, nil
 }
 
 // Reload asks the agent to read the policy again now (SIGHUP).
@@ -144,6 +147,8 @@ loop:
 			break loop
 		case <-a.reload:
 			force = true
+		case <-a.src.Changed():
+			force = true
 		case <-watch.C:
 		}
 		changed, err := a.load(force)
@@ -184,61 +189,23 @@ func (a *Agent) shutdown(workers []*worker) {
 	wg.Wait()
 }
 
-// load reads the policy. It reports whether a new valid policy replaced
+// load polls the source. It reports whether a new valid policy replaced
 // the running one. A refused policy leaves the running one in place.
-// Without force a changed policy is read once its content is the same on
-// two checks in a row.
 func (a *Agent) load(force bool) (changed bool, err error) {
-	sum, err := hashPolicy(a.cfg.PolicyPath)
-	if err == nil {
-		a.mu.Lock()
-		same := (a.policy != nil || a.policyErr != nil) && sum == a.hash
-		settling := !force && sum != a.pending
-		a.pending = sum
-		a.mu.Unlock()
-		if same || settling && (a.policy != nil || a.policyErr != nil) {
-			return false, nil
-		}
-	}
-	p, perr := model.Load(a.cfg.PolicyPath)
+	p, perr := a.src.Poll(force)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err == nil {
-		a.hash = sum
-	}
 	if perr != nil {
 		a.policyErr = perr
-		a.log.Error("policy refused; targets keep their state", "path", a.cfg.PolicyPath, "err", perr)
+		a.log.Error("policy refused; targets keep their state", "source", a.src.String(), "err", perr)
 		return false, perr
+	}
+	if p == nil {
+		return false, nil
 	}
 	a.policy, a.order, a.policyErr, a.loadedAt = p, p.Order(), nil, time.Now()
 	a.log.Info("policy loaded", "policy", p.Name, "classes", len(p.Classes), "flows", len(p.Flows), "targets", len(p.Targets))
 	return true, nil
-}
-
-// hashPolicy hashes a policy file or the policy files of a directory.
-func hashPolicy(path string) ([32]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	files := []string{path}
-	if st.IsDir() {
-		files, _ = filepath.Glob(filepath.Join(path, "*"))
-		sort.Strings(files)
-	}
-	h := sha256.New()
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue // directories and vanished files
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(data))
-		h.Write(data)
-	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum, nil
 }
 
 // snapshot returns the running policy.

@@ -112,7 +112,7 @@ func (st *TargetStatus) setCounters(c *offload.Counters, rates map[string]model.
 // Status returns a snapshot of the agent's status.
 func (a *Agent) Status() Status {
 	a.mu.Lock()
-	s := Status{PolicyPath: a.cfg.PolicyPath, LoadedAt: a.loadedAt}
+	s := Status{PolicyPath: a.src.String(), LoadedAt: a.loadedAt}
 	if a.policy != nil {
 		s.Policy = a.policy.Name
 	}
