@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./
 DEMO_PACKAGES := iproute2 ethtool
 APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make
 
-.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc clean
+.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc generate-crd clean
 
 all: build
 
@@ -38,6 +38,7 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	bash drivers/gnmi/oc/generate.sh -check
+	bash model/kube/codegen/generate.sh -check
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.7.0
@@ -81,6 +82,13 @@ bench-pacer:
 # that the committed ones are current).
 generate-oc:
 	bash drivers/gnmi/oc/generate.sh
+
+# generate-crd regenerates model/kube/v1alpha1's deepcopy methods and the
+# CRDs in cmd/qosplane/deploy/crds with controller-gen (pinned in
+# model/kube/codegen/go.mod); make lint checks that the committed ones are
+# current.
+generate-crd:
+	bash model/kube/codegen/generate.sh
 
 # demo runs the main job on the embedded default: the veth lab (three network
 # namespaces) with `qosplane agent examples/lab.yaml` and its software pacer
