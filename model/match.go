@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,14 @@ type Match struct {
 	// Interface matches the interface the packet leaves (or, for ingress
 	// flows, arrives) on; empty matches any.
 	Interface string `yaml:"interface" json:"interface,omitempty"`
+	// Cgroup matches the sockets created by the processes of a cgroup v2
+	// and its subtree: a path relative to the cgroup2 mount, as
+	// /proc/<pid>/cgroup shows it (system.slice/backup.service; a leading
+	// "/" is allowed), whose segments may be globs (path.Match:
+	// kubepods.slice/kubepods-burstable.slice/*). The socket is
+	// classified once, when it is created or connects; only protocol and
+	// dst-port may be matched with it. Empty matches any.
+	Cgroup string `yaml:"cgroup" json:"cgroup,omitempty"`
 }
 
 // Prefix is an IPv4 or IPv6 prefix; a bare address is a full-length prefix.
@@ -230,6 +239,12 @@ func (m *Match) Overlaps(o *Match) bool {
 	if m.Interface != "" && o.Interface != "" && m.Interface != o.Interface {
 		return false
 	}
+	// A cgroup flow marks sockets, a flow without one is matched on
+	// packets: the two are never compared (a packet rule that matches a
+	// marked socket's packets acts on them after the socket marked them).
+	if (m.Cgroup == "") != (o.Cgroup == "") || m.Cgroup != "" && !cgroupsOverlap(m.Cgroup, o.Cgroup) {
+		return false
+	}
 	return m.Src.overlaps(o.Src) && m.Dst.overlaps(o.Dst) &&
 		m.SrcPort.overlaps(o.SrcPort) && m.DstPort.overlaps(o.DstPort)
 }
@@ -240,14 +255,15 @@ func (m *Match) Overlaps(o *Match) bool {
 type Specificity struct {
 	// Bits is the number of header bits the match fixes: prefix lengths,
 	// 16 per exact port (fewer for ranges), 8 for the protocol, 12 for the
-	// VLAN id, 6 for DSCP, 1 for the interface.
+	// VLAN id, 6 for DSCP, 1 for the interface, 1 for the cgroup.
 	Bits int
 	// Fields is the number of fields matched; it breaks ties in Bits.
 	Fields int
 }
 
 // MaxSpecificityBits is the most Bits any Match can have (an IPv6 5-tuple
-// with VLAN, DSCP and interface).
+// with VLAN, DSCP and interface; a cgroup match has far fewer, since it
+// goes only with a protocol and a destination port).
 const MaxSpecificityBits = 128 + 128 + 16 + 16 + 8 + 12 + 6 + 1
 
 // Specificity computes m's specificity.
@@ -267,6 +283,7 @@ func (m *Match) Specificity() Specificity {
 	add(m.VLAN != 0, 12)
 	add(m.DSCP != nil, 6)
 	add(m.Interface != "", 1)
+	add(m.Cgroup != "", 1)
 	return s
 }
 
@@ -278,3 +295,36 @@ func (s Specificity) Compare(o Specificity) int {
 	}
 	return o.Fields - s.Fields
 }
+
+// cgroupsOverlap reports whether two cgroup matches of equal standing can
+// classify the same socket: they have as many segments (a deeper match
+// wins over its ancestors, so nested ones do not conflict) and each pair of
+// segments can name the same directory.
+func cgroupsOverlap(a, b string) bool {
+	as := strings.Split(strings.Trim(a, "/"), "/")
+	bs := strings.Split(strings.Trim(b, "/"), "/")
+	if len(as) != len(bs) {
+		return false
+	}
+	for i := range as {
+		x, y := as[i], bs[i]
+		switch gx, gy := isGlob(x), isGlob(y); {
+		case !gx && !gy:
+			if x != y {
+				return false
+			}
+		case gx && !gy:
+			if ok, _ := path.Match(x, y); !ok {
+				return false
+			}
+		case !gx && gy:
+			if ok, _ := path.Match(y, x); !ok {
+				return false
+			}
+		}
+		// Two globs may always name the same directory.
+	}
+	return true
+}
+
+func isGlob(seg string) bool { return strings.ContainsAny(seg, `*?[\`) }

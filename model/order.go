@@ -135,12 +135,20 @@ func (m *Match) shapeKey() (shape, key string) {
 	}
 	port(m.SrcPort)
 	port(m.DstPort)
-	fmt.Fprintf(&sb, "%t,%t,%t,%t", m.Protocol != 0, m.VLAN != 0, m.DSCP != nil, m.Interface != "")
+	fmt.Fprintf(&sb, "%t,%t,%t,%t,%t", m.Protocol != 0, m.VLAN != 0, m.DSCP != nil, m.Interface != "", m.Cgroup != "")
 	fmt.Fprintf(&kb, "%d,%d,", m.Protocol, m.VLAN)
 	if m.DSCP != nil {
 		fmt.Fprintf(&kb, "%d", *m.DSCP)
 	}
 	kb.WriteString("," + m.Interface)
+	if m.Cgroup != "" {
+		// Globs overlap without being equal: they go by shape only.
+		if isGlob(m.Cgroup) {
+			sb.WriteString(",glob:" + strings.Trim(m.Cgroup, "/"))
+		} else {
+			kb.WriteString("," + strings.Trim(m.Cgroup, "/"))
+		}
+	}
 	return sb.String(), kb.String()
 }
 

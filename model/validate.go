@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	pathpkg "path"
 	"regexp"
 	"strings"
 	"unicode"
@@ -121,6 +122,9 @@ func validateFlow(p *Policy, r *reporter, i int, classes, seen map[string]int) {
 			r.errorf(mp+"."+port.name, "a port match needs protocol tcp, udp or sctp")
 		}
 	}
+	if m.Cgroup != "" {
+		validateCgroup(r, path, f)
+	}
 	if f.Police != nil {
 		if f.Police.Rate == 0 {
 			r.errorf(path+".police.rate", "is required")
@@ -129,6 +133,60 @@ func validateFlow(p *Policy, r *reporter, i int, classes, seen map[string]int) {
 			r.errorf(path+".police.burst", "is required")
 		}
 	}
+}
+
+// validateCgroup checks a cgroup match: a path under the cgroup2 mount
+// that can name a cgroup, with the fields a socket hook can see.
+func validateCgroup(r *reporter, path string, f *Flow) {
+	m := &f.Match
+	mp := path + ".match"
+	if why := badCgroup(m.Cgroup); why != "" {
+		r.errorf(mp+".cgroup", "%q %s", m.Cgroup, why)
+	}
+	for _, other := range []struct {
+		name string
+		set  bool
+	}{
+		{"src", m.Src.IsValid()}, {"dst", m.Dst.IsValid()}, {"src-port", !m.SrcPort.IsZero()},
+		{"vlan", m.VLAN != 0}, {"dscp", m.DSCP != nil}, {"interface", m.Interface != ""},
+	} {
+		if other.set {
+			r.errorf(mp+"."+other.name, "cannot go with a cgroup match, which classifies sockets when they are created or connect (use protocol and dst-port)")
+		}
+	}
+	if f.Direction.HasIngress() {
+		r.errorf(path+".direction", "a cgroup match marks the sockets a cgroup's processes create, so it classifies egress only")
+	}
+	if f.Police != nil {
+		r.errorf(path+".police", "a cgroup flow is marked once per socket and never seen per packet: rate-limit it with its class")
+	}
+}
+
+// badCgroup says why p cannot name cgroups under the cgroup2 mount, or "".
+func badCgroup(p string) string {
+	rel := strings.TrimPrefix(p, "/")
+	switch {
+	case strings.TrimSpace(p) != p:
+		return "has leading or trailing spaces"
+	case rel == "":
+		return "is the cgroup root, which would match every process; name a cgroup under it"
+	case strings.HasPrefix(rel, "sys/") || strings.HasPrefix(rel, "proc/"):
+		return "is a host path; give the path under the cgroup2 mount, as /proc/<pid>/cgroup shows it (e.g. system.slice/backup.service)"
+	}
+	for i, seg := range strings.Split(rel, "/") {
+		switch {
+		case seg == "":
+			return fmt.Sprintf("has an empty segment (#%d)", i+1)
+		case seg == "." || seg == "..":
+			return fmt.Sprintf("has a %q segment; cgroup paths are canonical", seg)
+		case strings.HasPrefix(seg, "cgroup.") && !isGlob(seg):
+			return fmt.Sprintf("has %q, which is a cgroup interface file, not a cgroup", seg)
+		}
+		if _, err := pathpkg.Match(seg, ""); err != nil {
+			return fmt.Sprintf("has a malformed glob %q", seg)
+		}
+	}
+	return ""
 }
 
 func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int) {

@@ -59,13 +59,17 @@ func CompileTarget(p *model.Policy, t *model.Target, c *Capabilities, order []in
 	for _, cl := range classes {
 		onTarget[cl.Name] = true
 	}
-	var flows []*model.Flow
+	var flows, sockFlows []*model.Flow
 	for _, i := range order {
 		if f := &p.Flows[i]; onTarget[f.Class] {
-			flows = append(flows, f)
+			if f.Match.Cgroup != "" {
+				sockFlows = append(sockFlows, f)
+			} else {
+				flows = append(flows, f)
+			}
 		}
 	}
-	cc := &compiler{p: p, t: t, caps: c, tp: tp, classes: classes, flows: flows}
+	cc := &compiler{p: p, t: t, caps: c, tp: tp, classes: classes, flows: flows, sockFlows: sockFlows}
 	switch {
 	case t.Kind == model.Switch && c.Kind != "switch":
 		return nil, fmt.Errorf("target %q is a switch but profile %q is for a %s", t.Name, c.Profile, c.Kind)
@@ -78,6 +82,7 @@ func CompileTarget(p *model.Policy, t *model.Target, c *Capabilities, order []in
 	default:
 		cc.compileNIC()
 	}
+	cc.socketRules()
 	slices.SortStableFunc(tp.Rules, func(a, b Rule) int {
 		if c := cmp.Compare(a.Precedence, b.Precedence); c != 0 {
 			return c
@@ -102,7 +107,10 @@ type compiler struct {
 	caps    *Capabilities
 	tp      *TargetPlan
 	classes []*model.Class
-	flows   []*model.Flow // on this target, most specific first
+	flows   []*model.Flow // on this target, most specific first, no cgroup match
+	// sockFlows are the target's flows with a cgroup match, most specific
+	// first: they become socket rules (compile_socket.go).
+	sockFlows []*model.Flow
 }
 
 func (cc *compiler) notef(format string, args ...any) {
@@ -139,7 +147,7 @@ func (cc *compiler) classPlan(c *model.Class) ClassPlan {
 // bytes (IP + TCP) when any flow may be TCP, 28 (IP + UDP) when all are UDP.
 func (cc *compiler) overhead(class string) model.Size {
 	udpOnly, any := true, false
-	for _, f := range cc.flows {
+	for _, f := range slices.Concat(cc.flows, cc.sockFlows) {
 		if f.Class == class {
 			any = true
 			if f.Match.Protocol != model.UDP {

@@ -48,7 +48,8 @@ type Op struct {
 // changed and new rules (most specific first, so that a packet never meets a
 // less specific rule before its more specific one exists). Objects are
 // compared by Fingerprint; equal plans give no operations. A nil current is
-// an empty device.
+// an empty device. Rules placed on sockets are not the device's (the host's
+// socket marker holds them) and give no operations.
 func Diff(current, want *TargetPlan) []Op {
 	if current == nil {
 		current = &TargetPlan{}
@@ -58,11 +59,12 @@ func Diff(current, want *TargetPlan) []Op {
 	}
 	var ops []Op
 
-	curRules := indexRules(current.Rules)
-	wantRules := indexRules(want.Rules)
+	curList, wantList := deviceRules(current.Rules), deviceRules(want.Rules)
+	curRules := indexRules(curList)
+	wantRules := indexRules(wantList)
 	// Rule deletes and the delete half of rule changes, least specific first.
-	for i := len(current.Rules) - 1; i >= 0; i-- {
-		r := &current.Rules[i]
+	for i := len(curList) - 1; i >= 0; i-- {
+		r := &curList[i]
 		if w, ok := wantRules[r.ID]; !ok {
 			ops = append(ops, Op{Kind: Delete, Object: ObjRule, ID: r.ID, OldRule: r})
 		} else if !ruleEqual(r, w) {
@@ -101,13 +103,21 @@ func Diff(current, want *TargetPlan) []Op {
 		}
 	}
 	ops = append(ops, changes...)
-	for i := range want.Rules {
-		w := &want.Rules[i]
+	for i := range wantList {
+		w := &wantList[i]
 		if _, ok := curRules[w.ID]; !ok {
 			ops = append(ops, Op{Kind: Add, Object: ObjRule, ID: w.ID, NewRule: w})
 		}
 	}
 	return ops
+}
+
+// deviceRules is rs without the rules placed on sockets.
+func deviceRules(rs []Rule) []Rule {
+	if !slices.ContainsFunc(rs, func(r Rule) bool { return r.Where.Placement == Socket }) {
+		return rs
+	}
+	return slices.DeleteFunc(slices.Clone(rs), func(r Rule) bool { return r.Where.Placement == Socket })
 }
 
 // ruleEqual compares a current rule with a wanted one: by the fingerprint

@@ -73,7 +73,11 @@ func (tp *TargetPlan) writeText(ew *errWriter) {
 		ew.printf("  note: %s\n", n)
 	}
 	h, s, pc, u := tp.Placements()
-	ew.printf("  summary: %d hardware, %d software, %d pacer, %d unsupported\n", h, s, pc, u)
+	ew.printf("  summary: %d hardware, %d software, %d pacer, %d unsupported", h, s, pc, u)
+	if n := tp.SocketRules(); n > 0 {
+		ew.printf(", %d socket", n)
+	}
+	ew.printf("\n")
 }
 
 // Placements counts the target's classes and rules by placement.
@@ -99,6 +103,17 @@ func (tp *TargetPlan) Placements() (hardware, software, pacer, unsupported int) 
 	return
 }
 
+// SocketRules counts the target's rules placed on sockets (cgroup flows).
+func (tp *TargetPlan) SocketRules() int {
+	n := 0
+	for _, r := range tp.Rules {
+		if r.Where.Placement == Socket {
+			n++
+		}
+	}
+	return n
+}
+
 func (w Where) String() string {
 	if w.Reason == "" {
 		return string(w.Placement)
@@ -109,6 +124,9 @@ func (w Where) String() string {
 // MatchString renders a match compactly, e.g. "udp 10.0.0.0/24 -> :4791".
 func MatchString(m *model.Match) string {
 	var parts []string
+	if m.Cgroup != "" {
+		parts = append(parts, "cgroup "+m.Cgroup)
+	}
 	if m.Interface != "" {
 		parts = append(parts, "dev "+m.Interface)
 	}

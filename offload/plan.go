@@ -27,6 +27,10 @@ const (
 	Software Placement = "software"
 	// Pacer: qosplane's userspace token-bucket pacer (package fallback).
 	Pacer Placement = "pacer"
+	// Socket: BPF programs on the host's cgroups set the socket's
+	// priority and DSCP once, when it is created or connects (package
+	// drivers/cgroup); its packets carry them with no per-packet work.
+	Socket Placement = "socket"
 	// Unsupported: nothing on this target can carry it; Reason says why.
 	Unsupported Placement = "unsupported"
 )
@@ -166,6 +170,9 @@ const (
 	OnRepresentor RuleDirection = "representor"
 	// OnClassifier is a term of a switch's input classifier.
 	OnClassifier RuleDirection = "classifier"
+	// OnSocket marks the sockets of a cgroup (Match.Cgroup) when they are
+	// created or connect; Device is the NIC whose TC the priority selects.
+	OnSocket RuleDirection = "socket"
 )
 
 // Rule is one classification rule: a match and its actions on one device.

@@ -74,6 +74,9 @@ func RuleFingerprint(r *Rule) string {
 		u(0)
 	}
 	str(m.Interface)
+	if m.Cgroup != "" { // absent before cgroup matches: older fingerprints stay
+		str("cgroup:" + m.Cgroup)
+	}
 	u(uint64(len(r.Actions)))
 	for _, a := range r.Actions {
 		str(string(a.Kind))

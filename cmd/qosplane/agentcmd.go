@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qosplane/qosplane/cmd/qosplane/internal/agent"
+	"github.com/qosplane/qosplane/drivers/cgroup"
 )
 
 // defaultSocket is where the agent serves its status.
@@ -21,6 +22,9 @@ type agentFlags struct {
 	caps, socket, metrics          string
 	logFormat, logLevel, onExit    string
 	interval, timeout, watchPeriod time.Duration
+	// The fleet mode (agent only): desired state from QoSPolicies.
+	kube                 bool
+	kubeconfig, nodeName string
 }
 
 func newAgentFlags(name string) *agentFlags {
@@ -35,6 +39,7 @@ func newAgentFlags(name string) *agentFlags {
 		f.fs.StringVar(&f.onExit, "on-exit", "leave", "on SIGTERM: leave the applied state (restart adopts it) or remove it")
 		f.fs.DurationVar(&f.interval, "interval", 30*time.Second, "reconcile interval (drift repair)")
 		f.fs.DurationVar(&f.watchPeriod, "watch-interval", time.Second, "how often the policy is checked for changes")
+		f.kubeFlags()
 	}
 	return f
 }
@@ -57,11 +62,14 @@ func (f *agentFlags) config(c *cli, policy string) (agent.Config, error) {
 func runAgent(ctx context.Context, c *cli, args []string) int {
 	f := newAgentFlags("agent")
 	pos, err := parseInterspersed(f.fs, args)
-	if err != nil || len(pos) != 1 {
+	if err == nil && f.kube && len(pos) == 0 {
+		pos = []string{""} // the fleet mode takes no POLICY
+	}
+	if err != nil || len(pos) != 1 || f.kube && pos[0] != "" {
 		if err != nil {
 			c.errorf("%v", err)
 		}
-		c.errorf("usage: qosplane agent POLICY [--interval D] [--on-exit leave|remove] [--socket S] [--metrics-addr A] [--log-format text|json] [--caps PROFILE]")
+		c.errorf("usage: qosplane agent POLICY|--kube [--kubeconfig F] [--node-name N] [--interval D] [--on-exit leave|remove] [--socket S] [--metrics-addr A] [--log-format text|json] [--caps PROFILE]")
 		return exitUsage
 	}
 	cfg, err := f.config(c, pos[0])
@@ -72,7 +80,20 @@ func runAgent(ctx context.Context, c *cli, args []string) int {
 	if os.Geteuid() != 0 {
 		cfg.Log.Warn("not running as root: NIC targets and the pacer need CAP_NET_ADMIN and CAP_NET_RAW")
 	}
-	a, err := agent.New(cfg)
+	// One socket marker per host, held by this process: its programs
+	// detach when the agent exits, however it exits.
+	if sm, err := cgroup.New(cgroup.Options{Log: cfg.Log}); err != nil {
+		cfg.Log.Warn("no socket marking by cgroup: cgroup flows will not be applied", "err", err)
+	} else {
+		defer sm.Close()
+		cfg.Sockets = sm
+	}
+	var a runner
+	if f.kube {
+		a, err = f.kubeAgent(ctx, cfg)
+	} else {
+		a, err = agent.New(cfg)
+	}
 	if err != nil {
 		c.errorf("%v", err)
 		return exitInvalid

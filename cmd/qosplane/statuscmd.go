@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -100,6 +102,15 @@ func writeStatus(w io.Writer, st *agent.Status, rules bool) {
 			fmt.Fprintf(tw, "  RULE\tWHERE\tPACKETS\tHW PACKETS\tREASON\n")
 			for _, r := range t.Rules {
 				fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\n", r.ID, r.Placement, r.Counters.Packets, r.Counters.HardwarePackets, r.Reason)
+			}
+			tw.Flush()
+		}
+		if len(t.Sockets) > 0 {
+			flows := slices.Sorted(maps.Keys(t.Sockets))
+			tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "  CGROUP FLOW\tSOCKETS CLASSIFIED\n")
+			for _, f := range flows {
+				fmt.Fprintf(tw, "  %s\t%d\n", f, t.Sockets[f])
 			}
 			tw.Flush()
 		}

@@ -45,7 +45,16 @@ type Config struct {
 	// MetricsAddr is the TCP address of the Prometheus endpoint ("" = off).
 	MetricsAddr string
 	Factory     Factory
-	Log         *slog.Logger
+	// Sockets marks sockets by cgroup (drivers/cgroup.Driver), one per
+	// host: the cgroup flows of every NIC target's plan go to it. Nil
+	// leaves cgroup flows unapplied (noted in the status).
+	Sockets Sockets
+	Log     *slog.Logger
+	// OnChange, when set, is called (from the agent's goroutines, without
+	// its locks held) after a policy load or refusal and after each target
+	// reconcile, so that a status writer can compare Status() with what it
+	// last published. It must not block.
+	OnChange func()
 }
 
 func (c *Config) defaults() {
@@ -78,6 +87,7 @@ type Agent struct {
 	loadedAt  time.Time
 	policyErr error // the last refused policy, nil once a valid one loads
 	workers   map[string]*worker
+	sockets   *socketRules
 	// metricsAddr is where the metrics endpoint listens.
 	metricsAddr string
 
@@ -97,7 +107,8 @@ func New(cfg Config) (*Agent, error) {
 		}
 		src = NewFileSource(cfg.PolicyPath)
 	}
-	return &Agent{cfg: cfg, src: src, log: cfg.Log, workers: make(map[string]*worker), reload: make(chan struct{}, 1)}, nil
+	return &Agent{cfg: cfg, src: src, log: cfg.Log, workers: make(map[string]*worker), reload: make(chan struct{}, 1),
+		sockets: &socketRules{s: cfg.Sockets}}, nil
 }
 
 // Reload asks the agent to read the policy again now (SIGHUP).
@@ -136,6 +147,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	a.syncWorkers(wctx, &wg)
+	a.notify()
 
 	watch := time.NewTicker(a.cfg.WatchInterval)
 	defer watch.Stop()
@@ -152,10 +164,14 @@ loop:
 		case <-watch.C:
 		}
 		changed, err := a.load(force)
+		if err != nil {
+			a.notify()
+		}
 		if err != nil || !changed {
 			continue
 		}
 		a.syncWorkers(wctx, &wg)
+		a.notify()
 	}
 	a.log.Info("stopping", "remove_on_exit", a.cfg.RemoveOnExit)
 	stopWorkers()
@@ -171,6 +187,13 @@ loop:
 		s()
 	}
 	return nil
+}
+
+// notify calls Config.OnChange, if set.
+func (a *Agent) notify() {
+	if a.cfg.OnChange != nil {
+		a.cfg.OnChange()
+	}
 }
 
 // shutdown stops every worker's drivers in parallel, each within the

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -46,8 +47,11 @@ type TargetStatus struct {
 	Unsupported int           `json:"unsupported"`
 	Classes     []ClassStatus `json:"classes"`
 	Rules       []RuleStatus  `json:"rules,omitempty"`
-	Notes       []string      `json:"notes,omitempty"`
-	CountersAt  time.Time     `json:"counters_at"`
+	// Sockets counts the sockets classified per cgroup flow (socket
+	// rules) since the agent started.
+	Sockets    map[string]uint64 `json:"sockets,omitempty"`
+	Notes      []string          `json:"notes,omitempty"`
+	CountersAt time.Time         `json:"counters_at"`
 }
 
 // ClassStatus is a class's placement, configured and achieved rate, and
@@ -129,6 +133,7 @@ func (a *Agent) Status() Status {
 		st := w.st
 		st.Classes = slices.Clone(st.Classes)
 		st.Rules = slices.Clone(st.Rules)
+		st.Sockets = maps.Clone(st.Sockets)
 		w.mu.Unlock()
 		s.Targets = append(s.Targets, st)
 	}

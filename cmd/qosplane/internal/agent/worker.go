@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qosplane/qosplane/drivers/cgroup"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -28,6 +29,8 @@ type worker struct {
 	refused   string
 	lastBytes map[string]uint64
 	lastRead  time.Time
+	// sockFlows are the flows of the target's socket rules.
+	sockFlows []string
 
 	mu sync.Mutex
 	st TargetStatus
@@ -79,6 +82,7 @@ func (w *worker) run(ctx context.Context) {
 		w.st.ConsecutiveFailures = w.fails
 		w.mu.Unlock()
 		retry.Reset(next)
+		w.a.notify()
 	}
 }
 
@@ -99,6 +103,16 @@ func (w *worker) reconcileOnce(ctx context.Context) error {
 	}
 	start := time.Now()
 	tp, ops, err := w.reconcile(ctx, p, t, order)
+	var sockNotes []string
+	if err == nil && t.Kind == model.NIC {
+		// The host's socket marking follows the NIC's plan: its priorities
+		// are this NIC's TC priorities.
+		sockNotes, err = w.a.sockets.set(w.name, tp)
+		w.sockFlows = w.sockFlows[:0]
+		for _, r := range cgroup.FromPlan(tp) {
+			w.sockFlows = append(w.sockFlows, r.Flow)
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.st.Kind = t.Kind
@@ -114,6 +128,7 @@ func (w *worker) reconcileOnce(ctx context.Context) error {
 	w.st.LastOps = ops
 	w.st.Applies += btoi(ops > 0)
 	w.st.setPlan(tp)
+	w.st.Notes = append(w.st.Notes, sockNotes...)
 	if ops > 0 {
 		w.a.log.Info("target reconciled", "target", w.name, "ops", ops, "profile", tp.Profile, "pacer", tp.Pacer != nil)
 	}
@@ -275,6 +290,9 @@ func (w *worker) stopPacer(ctx context.Context, remove bool) {
 // stop ends the worker's drivers. Hardware state and a bridge's bypass are
 // removed only when asked (see stopPacer).
 func (w *worker) stop(ctx context.Context, remove bool) {
+	if _, err := w.a.sockets.set(w.name, nil); err != nil {
+		w.a.log.Warn("socket marking", "target", w.name, "err", err)
+	}
 	w.stopPacer(ctx, remove)
 	if w.hw == nil {
 		return
@@ -292,6 +310,11 @@ func (w *worker) stop(ctx context.Context, remove bool) {
 
 // readCounters refreshes the counters and the achieved rates.
 func (w *worker) readCounters(ctx context.Context) {
+	if n := w.a.sockets.counts(w.sockFlows); n != nil {
+		w.mu.Lock()
+		w.st.Sockets = n
+		w.mu.Unlock()
+	}
 	d := w.pacer
 	if d == nil {
 		d = w.hw
