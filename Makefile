@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./
 DEMO_PACKAGES := iproute2 ethtool
 APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make
 
-.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc generate-crd clean
+.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc generate-crd clean image
 
 all: build
 
@@ -56,7 +56,7 @@ bench:
 	@if [ "$$(id -u)" = 0 ]; then $(GO) test -run='^$$' -bench=Connect -benchtime=100000x ./drivers/cgroup/; \
 	  else echo "bench: drivers/cgroup BenchmarkConnect needs root (cgroups, BPF)"; fi
 
-e2e: e2e-veth e2e-kernel e2e-gnmi e2e-kube demo
+e2e: e2e-veth e2e-kernel e2e-gnmi e2e-kube demo image
 
 e2e-veth:
 	@if [ -x e2e/veth/run.sh ] || [ -f e2e/veth/run.sh ]; then bash e2e/veth/run.sh; \
@@ -75,6 +75,16 @@ e2e-gnmi:
 # Kubernetes lab's tests against them.
 e2e-kube:
 	bash e2e/kube/run.sh
+
+# image builds the container image ghcr.io/qosplane/qosplane:dev without a
+# Docker engine (e2e/image/tool, go-containerregistry, its own module): an
+# OCI layout in bin/image/oci, a `docker load` tarball bin/image/qosplane.tar
+# and bin/image/digest; then its test builds it again (same digest), unpacks
+# it and runs `chroot <rootfs> /usr/bin/qosplane version`. See e2e/image/README.md.
+image:
+	cd e2e/image/tool && $(GO) run . -repo $(CURDIR) -out $(CURDIR)/bin/image
+	cd e2e/image/tool && QOSPLANE_IMAGE_OUT=$(CURDIR)/bin/image $(GO) test -count=1 .
+	@echo "image: ghcr.io/qosplane/qosplane:dev $$(cat bin/image/digest)"
 
 bench-pacer:
 	@if [ -f e2e/veth/bench.sh ]; then bash e2e/veth/bench.sh; \
