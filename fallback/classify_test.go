@@ -56,6 +56,9 @@ func TestClassify(t *testing.T) {
 		var pr parsed
 		parse(buf[:c.s.build(buf)], &pr)
 		ri := p.classify(&pr, c.ifindex)
+		if tri := p.tss.classify(&pr, c.ifindex); tri != ri {
+			t.Errorf("%s: tuple space rule %d, scan %d", c.name, tri, ri)
+		}
 		got := p.dflt.name
 		if ri >= 0 {
 			got = p.rules[ri].cls.name

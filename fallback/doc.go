@@ -47,10 +47,18 @@
 // Rules are tried in ascending Precedence; the first match wins. A flow
 // cache keyed by addresses, ports, protocol, VLAN, DSCP and ingress ifindex
 // remembers the verdict, so a connection is matched once; entries expire
-// after Config.FlowIdle. Frames no rule matches (including non-IP frames)
-// go to the lowest-priority class, or with Config.PassUnmatched unshaped
-// and unmarked at priority 0 (the plan has no field for this choice). Ports
-// of IP fragments are not read, so port rules do not match fragments.
+// after Config.FlowIdle. A new flow (a cache miss) is matched by
+// tuple-space search: one hash table per rule shape (which fields and
+// prefix lengths a rule pins), so its cost grows with the number of
+// shapes, not of rules. New flows cannot push established flows of a
+// class whose service type bounds delay (model.ServiceType.BoundsDelay)
+// out of the cache, and best-effort ones no flow of such a class at all:
+// a new flow whose cache set holds nothing it may evict is classified per
+// packet instead (Stats.FlowCacheBypass). Frames no rule matches
+// (including non-IP frames) go to the lowest-priority class, or with
+// Config.PassUnmatched unshaped and unmarked at priority 0 (the plan has
+// no field for this choice). Ports of IP fragments are not read, so port
+// rules do not match fragments.
 //
 // # Marking
 //

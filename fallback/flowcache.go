@@ -63,26 +63,46 @@ type flowEntry struct {
 	fhash uint32
 }
 
+// Protection ranks of cache entries. A new flow may evict only an entry
+// whose rank is at most its own, so that a flood of new flows cannot push
+// out established flows of classes that bound delay
+// (model.ServiceType.BoundsDelay): best-effort newcomers evict best-effort
+// entries only, and newcomers of a class that bounds delay evict, besides
+// those, entries of such classes that have not yet had a second packet.
+const (
+	rankBestEffort uint8 = iota // a class that bounds no delay
+	rankUrgentNew               // a class that bounds delay; one packet so far
+	rankUrgentLive              // a class that bounds delay; a cache hit since
+)
+
 // flowSet is one set of the cache: a tag per way (hash bits, never 0; 0
 // marks an empty way) checked before the 48-byte key, so a lookup touches
-// one cache line besides the entry it finds.
+// one cache line besides the entry it finds, and each way's protection
+// rank (valid while the way's tag is not 0), next to the tags.
 type flowSet struct {
-	tag [cacheWays]uint32
-	ent [cacheWays]flowEntry
+	tag  [cacheWays]uint32
+	rank [cacheWays]uint8
+	ent  [cacheWays]flowEntry
 }
 
 // flowCache maps flow keys to the rule that matched, so that a connection
 // is classified once (as policy-based QoS matches per endpoint). It is a
 // set-associative table of fixed size: an entry idle for idle ns or more is
-// expired, and a full set evicts its least recently seen entry. It never
+// expired. A new flow takes an empty or expired way, else evicts the least
+// recently seen entry of the lowest protection rank not above its own
+// (rankBestEffort...), and when the set holds none it may evict, it is not
+// cached (bypassed: its next packet is classified again). It never
 // allocates after construction.
 type flowCache struct {
 	sets []flowSet
 	mask uint64 // len(sets)-1
 	idle int64
 	seed uint64
+	// spare holds the verdict of a bypassed flow for the caller to fill
+	// and read; it is in no set.
+	spare flowEntry
 
-	hits, misses, evictions uint64
+	hits, misses, evictions, bypassed uint64
 }
 
 func newFlowCache(entries int, idle int64, seed uint64) flowCache {
@@ -93,10 +113,9 @@ func newFlowCache(entries int, idle int64, seed uint64) flowCache {
 	return flowCache{sets: make([]flowSet, sets), mask: uint64(sets - 1), idle: idle, seed: seed}
 }
 
-// lookup returns the entry for k at now and true, or, on a miss, a fresh
-// entry holding k (the caller fills rule and fhash) and false.
-func (c *flowCache) lookup(k *flowKey, now int64) (*flowEntry, bool) {
-	h := k.hash(c.seed)
+// lookup returns the live entry for k (whose hash is h = k.hash(c.seed))
+// at now, refreshed to now, or nil on a miss.
+func (c *flowCache) lookup(k *flowKey, h uint64, now int64) *flowEntry {
 	set := &c.sets[h&c.mask]
 	t := uint32(h>>32) | 1
 	for i := range cacheWays {
@@ -104,32 +123,57 @@ func (c *flowCache) lookup(k *flowKey, now int64) (*flowEntry, bool) {
 			e := &set.ent[i]
 			if now-e.seen < c.idle && e.key.equal(k) {
 				e.seen = now
+				if set.rank[i] == rankUrgentNew {
+					set.rank[i] = rankUrgentLive
+				}
 				c.hits++
-				return e, true
+				return e
 			}
 		}
 	}
 	c.misses++
-	v := 0
+	return nil
+}
+
+// insert caches the flow k (hash h, just missed by lookup) at now and
+// returns its entry for the caller to fill (rule, fhash), with cached
+// true; urgent says its class bounds delay. When its set holds no entry
+// the flow may evict, it returns c.spare and false.
+func (c *flowCache) insert(k *flowKey, h uint64, now int64, urgent bool) (*flowEntry, bool) {
+	set := &c.sets[h&c.mask]
+	rank := rankBestEffort
+	if urgent {
+		rank = rankUrgentNew
+	}
+	v := -1
 	for i := range cacheWays {
 		if set.tag[i] == 0 || now-set.ent[i].seen >= c.idle {
 			v = i
 			break
 		}
-		if set.ent[i].seen < set.ent[v].seen {
+		if set.rank[i] > rank {
+			continue
+		}
+		if v < 0 || set.rank[i] < set.rank[v] || set.rank[i] == set.rank[v] && set.ent[i].seen < set.ent[v].seen {
 			v = i
 		}
+	}
+	if v < 0 {
+		c.bypassed++
+		c.spare = flowEntry{key: *k, seen: now}
+		return &c.spare, false
 	}
 	if set.tag[v] != 0 && now-set.ent[v].seen < c.idle {
 		c.evictions++
 	}
-	set.tag[v] = t
+	set.tag[v] = uint32(h>>32) | 1
+	set.rank[v] = rank
 	e := &set.ent[v]
 	for i := range e.key {
 		e.key[i] = k[i]
 	}
 	e.seen = now
-	return e, false
+	return e, true
 }
 
 // len counts live entries (for tests and stats).

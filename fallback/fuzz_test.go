@@ -2,6 +2,7 @@ package fallback
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/qosplane/qosplane/model"
@@ -98,5 +99,30 @@ func FuzzParseMark(f *testing.F) {
 				}
 			}
 		}
+	})
+}
+
+// FuzzTupleSpace decodes a rule set (up to 40 rules over small pools of
+// prefixes, protocols, port ranges, VLANs, DSCPs and interfaces, see
+// tssBytes.rules) and frames (built from matching pools, or raw bytes)
+// from the input, and checks that the tuple space picks the same rule as
+// the linear scan for every frame.
+func FuzzTupleSpace(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{3, 0x1f, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xff, 0x01, 3, 3, 3, 3, 3, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{8, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x00, 1, 1, 1, 1, 0x12, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2})
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 8 {
+		in := make([]byte, 300)
+		for i := range in {
+			in[i] = byte(rng.Uint32())
+		}
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 4096 {
+			return
+		}
+		tssCompare(t, in, 40)
 	})
 }

@@ -21,6 +21,7 @@ type Pacer struct {
 	byName   map[string]int
 	dflt     *class // class of frames no rule matches
 	rules    []rule
+	tss      tupleSpace // classifies new flows by rules
 	ruleSt   []ruleStats
 	rulePub  []pubRule
 	policers []policer
@@ -33,7 +34,15 @@ type Pacer struct {
 	fastRefused uint64     // offers refused: fastPending was full
 	lastUrgent  int64      // ns: the last arrival of a class that bounds delay (0: none)
 
-	rulesDirty   bool
+	// scan makes classify scan the rules instead of searching the tuple
+	// space: New sets it for at most scanMaxRules rules; tests and
+	// benchmarks set it to compare the two.
+	scan bool
+
+	// dirtyRules are the indexes of the rules whose ruleStats changed
+	// since the last publish (each once: ruleStats.dirty); its capacity
+	// is len(rules), so appending never allocates.
+	dirtyRules   []int32
 	sincePublish int
 	lastPublish  int64 // ns
 	poolMiss     uint64
@@ -41,7 +50,7 @@ type Pacer struct {
 }
 
 type pubStats struct {
-	poolMiss, cacheHits, cacheMisses, cacheEvictions, fastRefused atomic.Uint64
+	poolMiss, cacheHits, cacheMisses, cacheEvictions, cacheBypass, fastRefused atomic.Uint64
 }
 
 // Stats are pacer-wide counters (a local addition to the contract).
@@ -50,6 +59,11 @@ type Stats struct {
 	FlowCacheHits  uint64
 	FlowCacheMiss  uint64
 	FlowCacheEvict uint64 // live entries evicted by a full set
+	// FlowCacheBypass counts new flows left out of the cache because their
+	// set held only live entries they may not evict: established flows
+	// of classes that bound delay, or for a best-effort flow any flow of
+	// such a class. Their packets are classified one by one.
+	FlowCacheBypass uint64
 	// FastRefused counts flows that qualified for the fast path but were
 	// not offered: too many offers were waiting for FastFlows.
 	FastRefused uint64
@@ -60,7 +74,8 @@ func (p *Pacer) Stats() Stats {
 	return Stats{
 		PoolExhausted: p.pub.poolMiss.Load(), FlowCacheHits: p.pub.cacheHits.Load(),
 		FlowCacheMiss: p.pub.cacheMisses.Load(), FlowCacheEvict: p.pub.cacheEvictions.Load(),
-		FastRefused: p.pub.fastRefused.Load(),
+		FlowCacheBypass: p.pub.cacheBypass.Load(),
+		FastRefused:     p.pub.fastRefused.Load(),
 	}
 }
 
@@ -121,7 +136,10 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 	if err := p.compileRules(tp, p.byName, resolve); err != nil {
 		return nil, fmt.Errorf("pacer %s: %w", tp.Target, err)
 	}
+	p.tss = newTupleSpace(p.rules, p.seed)
+	p.scan = len(p.rules) <= scanMaxRules
 	p.ruleSt = make([]ruleStats, len(p.rules))
+	p.dirtyRules = make([]int32, 0, len(p.rules))
 	p.rulePub = make([]pubRule, len(p.rules))
 	p.cache = newFlowCache(cfg.FlowEntries, int64(cfg.FlowIdle), p.seed)
 	if port != 0 {
@@ -229,15 +247,25 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 
 // classOf finds the frame's class and rule (nil when none matched) through
 // the flow cache, classifying on a miss, sets pkt.hash and counts the
-// frame (pkt.wire bytes) for its rule.
+// frame (pkt.wire bytes) for its rule. A flow is offered to the fast path
+// when it enters the cache (not when the cache bypasses it, which would
+// offer it again with every packet).
 func (p *Pacer) classOf(pkt *Packet, pr *parsed, now int64) (*class, *rule) {
 	var key flowKey
 	key.set(pr, pkt.IfIndex)
-	ent, hit := p.cache.lookup(&key, now)
-	if !hit {
-		ent.rule = int32(p.classify(pr, pkt.IfIndex))
+	h := key.hash(p.cache.seed)
+	ent := p.cache.lookup(&key, h, now)
+	if ent == nil {
+		ri := p.classify(pr, pkt.IfIndex)
+		c := p.dflt
+		if ri >= 0 {
+			c = p.rules[ri].cls
+		}
+		var cached bool
+		ent, cached = p.cache.insert(&key, h, now, c.urgent)
+		ent.rule = int32(ri)
 		ent.fhash = key.flowHash(p.seed)
-		if p.fastPending != nil {
+		if cached && p.fastPending != nil {
 			p.offerFast(pr, ent.rule)
 		}
 	}
@@ -249,7 +277,10 @@ func (p *Pacer) classOf(pkt *Packet, pr *parsed, now int64) (*class, *rule) {
 	st := &p.ruleSt[ent.rule]
 	st.pkts++
 	st.bytes += uint64(pkt.wire)
-	p.rulesDirty = true
+	if !st.dirty {
+		st.dirty = true
+		p.dirtyRules = append(p.dirtyRules, ent.rule)
+	}
 	return r.cls, r
 }
 
@@ -353,6 +384,7 @@ func (p *Pacer) publishAll() {
 	p.pub.cacheHits.Store(p.cache.hits)
 	p.pub.cacheMisses.Store(p.cache.misses)
 	p.pub.cacheEvictions.Store(p.cache.evictions)
+	p.pub.cacheBypass.Store(p.cache.bypassed)
 	p.pub.fastRefused.Store(p.fastRefused)
 }
 
