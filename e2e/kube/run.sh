@@ -6,7 +6,8 @@
 # Builds kube-apiserver and etcd (tools/build.sh: cached outside the clone,
 # a no-op once built), exports KUBEBUILDER_ASSETS and QOSPLANE_KUBE_REQUIRED=1
 # (a test that cannot find the binaries fails instead of skipping), and runs
-# `go test -count=1 -v ./e2e/kube/...` from the repository root. Prints how
+# `go test -count=1 -v ./e2e/kube/... ./cmd/qosplane/` (the lab's tests
+# and the fleet mode's TestFleet*) from the repository root. Prints how
 # long the tools and the tests took; exits with go test's status.
 set -euo pipefail
 
@@ -30,6 +31,10 @@ log "tools ready in $tools s: $KUBEBUILDER_ASSETS"
 
 t1=$(date +%s.%N)
 rc=0
+# Every test of the lab's packages, then the fleet mode's tests in
+# cmd/qosplane that need the lab (TestFleet*: node agents against the real
+# apiserver); a later -run in the arguments overrides both filters.
 (cd "$repo" && go test -count=1 -v ./e2e/kube/... "$@") || rc=$?
+(cd "$repo" && go test -count=1 -v ./cmd/qosplane/ -run '^TestFleet' "$@") || rc=$?
 log "tools $tools s, tests $(since "$t1") s, total $(since "$t0") s (go test exit $rc)"
 exit "$rc"
