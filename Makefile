@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./
 DEMO_PACKAGES := iproute2 ethtool
 APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make
 
-.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc generate-crd clean image
+.PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc generate-crd clean image bench-fleet
 
 all: build
 
@@ -85,6 +85,15 @@ image:
 	cd e2e/image/tool && $(GO) run . -repo $(CURDIR) -out $(CURDIR)/bin/image
 	cd e2e/image/tool && QOSPLANE_IMAGE_OUT=$(CURDIR)/bin/image $(GO) test -count=1 .
 	@echo "image: ghcr.io/qosplane/qosplane:dev $$(cat bin/image/digest)"
+
+# bench-fleet measures the fleet mode against a real kube-apiserver (built as
+# for e2e-kube): 500 simulated node agents, time from a QoSPolicy edit to
+# every QoSNodeState reporting the new generation (p50/p99/max) and the
+# apiserver writes per agent in a steady state. FLEET_AGENTS changes the count.
+FLEET_AGENTS ?= 500
+bench-fleet:
+	KUBEBUILDER_ASSETS=$$(bash e2e/kube/tools/build.sh | tail -n1) QOSPLANE_KUBE_REQUIRED=1 QOSPLANE_FLEET_AGENTS=$(FLEET_AGENTS) \
+	  $(GO) test -count=1 -timeout 30m -run 'Bench' -v ./cmd/qosplane/
 
 bench-pacer:
 	@if [ -f e2e/veth/bench.sh ]; then bash e2e/veth/bench.sh; \
