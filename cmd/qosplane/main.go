@@ -50,6 +50,7 @@ func commands() []command {
 		{"apply", "apply POLICY: bring every target to its plan once (pacer targets are served until interrupted)", runApply},
 		{"remove", "remove POLICY: remove what qosplane installed on every target", runRemove},
 		{"agent", "agent POLICY: keep every target at its policy (reload on change and SIGHUP, drift repair, status API)", runAgent},
+		{"controller", "controller [--kubeconfig F] [--namespace NS] [--lease-name N] [--identity ID] [--lease-duration D] [--renew-deadline D] [--retry-period D] [--parallelism N] [--switch-timeout D]: fleet controller (policy status, switches; leader-elected)", runController},
 		{"status", "status [--watch] [-o text|json]: what the agent runs where, with counters", runStatus},
 		{"profiles", "profiles: list the built-in capability profiles", runProfiles},
 		{"version", "version: print the version", runVersion},

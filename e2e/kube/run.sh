@@ -33,8 +33,9 @@ t1=$(date +%s.%N)
 rc=0
 # Every test of the lab's packages, then the fleet mode's tests in
 # cmd/qosplane that need the lab (TestFleet*: node agents against the real
-# apiserver); a later -run in the arguments overrides both filters.
+# apiserver; TestController: the controller, its lease and the switches);
+# a later -run in the arguments overrides both filters.
 (cd "$repo" && go test -count=1 -v ./e2e/kube/... "$@") || rc=$?
-(cd "$repo" && go test -count=1 -v ./cmd/qosplane/ -run '^TestFleet' "$@") || rc=$?
+(cd "$repo" && go test -count=1 -v ./cmd/qosplane/ -run '^(TestFleet|TestController$)' "$@") || rc=$?
 log "tools $tools s, tests $(since "$t1") s, total $(since "$t0") s (go test exit $rc)"
 exit "$rc"
