@@ -20,7 +20,7 @@ func runController(ctx context.Context, c *cli, args []string) int {
 	fs.SetOutput(c.stderr)
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (default: in-cluster service account)")
 	cfg := kube.ControllerConfig{}
-	fs.StringVar(&cfg.Namespace, "namespace", envOr("POD_NAMESPACE", "qosplane-system"), "namespace of the Lease and of watched Secrets")
+	fs.StringVar(&cfg.Namespace, "namespace", envOr("POD_NAMESPACE", "qosplane"), "namespace of the Lease and of watched Secrets")
 	fs.StringVar(&cfg.LeaseName, "lease-name", "qosplane-controller", "name of the coordination.k8s.io Lease")
 	fs.StringVar(&cfg.Identity, "identity", os.Getenv("POD_NAME"), "this replica's identity in the Lease (default: $POD_NAME, else the hostname)")
 	fs.DurationVar(&cfg.LeaseDuration, "lease-duration", kube.DefaultLeaseDuration, "how long a lease not renewed blocks other replicas")
