@@ -143,7 +143,7 @@ func TestControllerManifests(t *testing.T) {
 	// kubeconfig, the command fails on the configuration (1), not on usage (2).
 	args := make([]string, 0, len(c.Args)+1)
 	for _, a := range c.Args {
-		a = strings.NewReplacer("$(POD_NAME)", "pod-0", "$(POD_NAMESPACE)", "qosplane-system").Replace(a)
+		a = strings.NewReplacer("$(POD_NAME)", "pod-0", "$(POD_NAMESPACE)", "qosplane").Replace(a)
 		args = append(args, a)
 	}
 	args = append(args, "--kubeconfig=/nonexistent/kubeconfig")

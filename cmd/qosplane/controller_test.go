@@ -30,7 +30,7 @@ import (
 
 // Controller test timing: short leases so that a takeover takes seconds.
 const (
-	ctlNS        = "qosplane-system"
+	ctlNS        = "qosplane"
 	ctlLease     = 4 * time.Second
 	ctlRenew     = 3 * time.Second
 	ctlRetry     = 500 * time.Millisecond
