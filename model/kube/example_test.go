@@ -109,8 +109,8 @@ func TestCut(t *testing.T) {
 		{"0123456789abc", 10, "0123456..."},
 		{"ab\u00e9\u00e9\u00e9\u00e9", 8, "ab\u00e9..."},
 	} {
-		if got := cut(tc.s, tc.n); got != tc.want || len(got) > tc.n {
-			t.Errorf("cut(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		if got := Truncate(tc.s, tc.n); got != tc.want || len(got) > tc.n {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
 		}
 	}
 }

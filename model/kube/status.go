@@ -28,7 +28,7 @@ func StatusErrors(err error) []v1alpha1.ValidationError {
 	}
 	var list model.ErrorList
 	if !errors.As(err, &list) {
-		return []v1alpha1.ValidationError{{Field: "spec", Message: cut(err.Error(), maxStatusMessage)}}
+		return []v1alpha1.ValidationError{{Field: "spec", Message: Truncate(err.Error(), maxStatusMessage)}}
 	}
 	out := make([]v1alpha1.ValidationError, 0, min(len(list), MaxStatusErrors))
 	for _, e := range list[:min(len(list), MaxStatusErrors)] {
@@ -36,13 +36,14 @@ func StatusErrors(err error) []v1alpha1.ValidationError {
 		if field == "" {
 			field = "spec"
 		}
-		out = append(out, v1alpha1.ValidationError{Field: cut(field, maxStatusField), Message: cut(e.Msg, maxStatusMessage)})
+		out = append(out, v1alpha1.ValidationError{Field: Truncate(field, maxStatusField), Message: Truncate(e.Msg, maxStatusMessage)})
 	}
 	return out
 }
 
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
+// Truncate shortens s to at most n bytes (n > 3) without splitting a UTF-8
+// sequence, ending it with "..." when it cut: status strings have limits.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -185,7 +185,7 @@ func ctlSetCondition(st *v1alpha1.QoSPolicyStatus, typ string, ok bool, reason, 
 		s = metav1.ConditionTrue
 	}
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-		Type: typ, Status: s, Reason: reason, Message: cutText(msg, 32768), ObservedGeneration: gen,
+		Type: typ, Status: s, Reason: reason, Message: mkube.Truncate(msg, 32768), ObservedGeneration: gen,
 	})
 }
 

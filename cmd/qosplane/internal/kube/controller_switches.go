@@ -10,6 +10,7 @@ import (
 
 	gnmidrv "github.com/qosplane/qosplane/drivers/gnmi"
 	"github.com/qosplane/qosplane/model"
+	mkube "github.com/qosplane/qosplane/model/kube"
 	"github.com/qosplane/qosplane/model/kube/v1alpha1"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -81,7 +82,7 @@ func (c *Controller) syncSwitches(ctx context.Context, qp *v1alpha1.QoSPolicy, p
 			err = materialise(dir, sw, tp, secrets, secretErrs)
 		}
 		if err != nil {
-			out[i].LastError = cutText(err.Error(), maxMessage)
+			out[i].LastError = mkube.Truncate(err.Error(), maxMessage)
 			continue
 		}
 		out[i].Placement, out[i].Counts = planPlacement(tp)
@@ -99,7 +100,7 @@ func (c *Controller) syncSwitches(ctx context.Context, qp *v1alpha1.QoSPolicy, p
 		s := &out[at[j]]
 		if res.Err != nil {
 			failed = true
-			s.LastError = cutText(res.Err.Error(), maxMessage)
+			s.LastError = mkube.Truncate(res.Err.Error(), maxMessage)
 			continue
 		}
 		s.Applied = true
@@ -175,16 +176,3 @@ func planPlacement(tp *offload.TargetPlan) (v1alpha1.Placement, v1alpha1.Placeme
 
 // maxMessage is the longest error message put on a status, in bytes.
 const maxMessage = 1024
-
-// cutText shortens s to at most n bytes without splitting a UTF-8
-// sequence.
-func cutText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n - len("...")
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "..."
-}

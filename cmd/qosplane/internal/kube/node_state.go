@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/qosplane/qosplane/cmd/qosplane/internal/agent"
+	mkube "github.com/qosplane/qosplane/model/kube"
 	"github.com/qosplane/qosplane/model/kube/v1alpha1"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -250,7 +251,7 @@ func (w *NodeStateWriter) desired(prev *v1alpha1.QoSNodeStateStatus) *v1alpha1.Q
 			ts.AppliedGeneration = prevGen(pol, t.Name)
 		}
 		ts.PlanFingerprint = targetFingerprint(&t)
-		ts.LastError = nodeCut(t.LastError, nodeMaxMessage)
+		ts.LastError = mkube.Truncate(t.LastError, nodeMaxMessage)
 		if t.LastError != "" {
 			failing++
 		}
@@ -281,7 +282,7 @@ func (w *NodeStateWriter) desired(prev *v1alpha1.QoSNodeStateStatus) *v1alpha1.Q
 		st.PlanFingerprint = offload.Fingerprint(fps)
 	}
 	if len(problems) > 0 {
-		st.LastError = nodeCut(strings.Join(problems, "; "), 4096)
+		st.LastError = mkube.Truncate(strings.Join(problems, "; "), 4096)
 	}
 	// Timestamps come from prev while what they date is unchanged.
 	if prev != nil {
@@ -313,7 +314,7 @@ func (w *NodeStateWriter) desired(prev *v1alpha1.QoSNodeStateStatus) *v1alpha1.Q
 		Message: fmt.Sprintf("%d targets of %d policies applied", len(st.Targets), len(results))}
 	switch {
 	case len(problems) > 0:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, nodeCut(st.LastError, 1024)
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, mkube.Truncate(st.LastError, 1024)
 	case failing > 0:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonApplyFailed, fmt.Sprintf("%d of %d targets failed", failing, len(st.Targets))
 	case pending > 0:
@@ -322,7 +323,7 @@ func (w *NodeStateWriter) desired(prev *v1alpha1.QoSNodeStateStatus) *v1alpha1.Q
 	deg := metav1.Condition{Type: v1alpha1.ConditionDegraded, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonApplied, Message: "every class and rule runs in hardware"}
 	switch {
 	case len(problems) > 0:
-		deg.Status, deg.Reason, deg.Message = metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, nodeCut(st.LastError, 1024)
+		deg.Status, deg.Reason, deg.Message = metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, mkube.Truncate(st.LastError, 1024)
 	case failing > 0:
 		deg.Status, deg.Reason, deg.Message = metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, fmt.Sprintf("%d of %d targets failed", failing, len(st.Targets))
 	case degraded > 0:
@@ -339,7 +340,7 @@ func targetReasons(t *agent.TargetStatus) []string {
 	var out []string
 	add := func(r string) {
 		if r != "" && len(out) < maxReasons && !slices.Contains(out, r) {
-			out = append(out, nodeCut(r, nodeMaxMessage))
+			out = append(out, mkube.Truncate(r, nodeMaxMessage))
 		}
 	}
 	add(t.Pacer)
@@ -397,16 +398,3 @@ func sameStatus(a, b *v1alpha1.QoSNodeStateStatus) bool {
 
 // nodeMaxMessage is the longest message a status string holds here.
 const nodeMaxMessage = 1024
-
-// nodeCut shortens s to at most n bytes without splitting a UTF-8
-// sequence.
-func nodeCut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := n - len("...")
-	for i > 0 && s[i]&0xC0 == 0x80 {
-		i--
-	}
-	return s[:i] + "..."
-}
