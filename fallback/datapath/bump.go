@@ -64,6 +64,12 @@ type Options struct {
 	// dead and fail open; default LiveGrace. The loop beats at least every
 	// BeatEvery.
 	LiveGrace time.Duration
+	// DropWhileDead makes the receive sockets drop every frame while the
+	// pacer is dead (see liveSockProg): set it where the kernel forwards
+	// those frames meanwhile (the bridge's bypass), so that a pacer woken
+	// from a stall does not send them a second time. Without it a stalled
+	// pacer finds its arrivals queued in the sockets, late but not lost.
+	DropWhileDead bool
 	// Log receives the bump's events; default slog.Default().
 	Log *slog.Logger
 }
@@ -119,20 +125,27 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 	}
 	b.cur.Store(p)
 	b.quantum.Store(int64(opts.WakeQuantum))
+	liveFD := -1
 	if p != nil {
 		if err := b.openGuard(); err != nil {
 			b.closeFDs()
 			return nil, err
 		}
+		// Alive from the start: the shaping loop takes over the beats
+		// once it runs, well within the grace.
+		b.guard.beat(fallback.Now())
+		if opts.DropWhileDead {
+			liveFD = b.guard.fd()
+		}
 	}
 	if opts.FastPath && p != nil {
-		b.fast, err = openFastPath(b.in, b.out, opts.Reverse, p.FlowEntries(), p.FlowIdle(), b.guard.fd(), &b.shaped, &b.reverse, opts.Log)
+		b.fast, err = openFastPath(b.in, b.out, opts.Reverse, p.FlowEntries(), p.FlowIdle(), liveFD, &b.shaped, &b.reverse, opts.Log)
 		if err != nil {
 			opts.Log.Warn("pacer datapath: no fast path; the pacer forwards every frame", "err", err)
 			b.fast = nil
 		}
 	}
-	if b.guard != nil {
+	if liveFD >= 0 {
 		// Sockets the fast path did not filter drop frames while the pacer
 		// is dead (see liveSockProg).
 		if b.fast == nil {

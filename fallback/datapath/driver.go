@@ -205,6 +205,9 @@ func (d *Driver) startLocked(tp *offload.TargetPlan, pc *fallback.Pacer) (err er
 			return fmt.Errorf("bridge mode on %q needs a peer interface", pp.Interface)
 		}
 		opts.In, opts.Out, opts.Reverse, opts.FastPath = pp.Interface, pp.Peer, true, d.fastPath(tp)
+		// The bypass forwards what arrives while the pacer is dead: the
+		// pacer must not forward it again when it wakes.
+		opts.DropWhileDead = OnFailure(pp.OnFailure) != Block
 		if OnFailure(pp.OnFailure) == Block {
 			// A bypass an earlier agent left (then in bypass mode) goes:
 			// this bridge fails closed now.
