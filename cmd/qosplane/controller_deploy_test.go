@@ -76,6 +76,7 @@ func readManifests(t *testing.T, files ...string) []manifestDoc {
 // the Deployment runs 2 non-root replicas whose arguments parse as a
 // controller command line with the Pod name as identity.
 func TestControllerManifests(t *testing.T) {
+	hostOnly(t)
 	docs := readManifests(t, "deploy/kube/controller-rbac.yaml", "deploy/kube/controller-deployment.yaml")
 	want := map[string][]string{
 		"ClusterRole qosplane.io/qospolicies":        {"get", "list", "watch"},

@@ -84,6 +84,7 @@ func readKubeManifests(t *testing.T) (docs []kubeManifest, raw [][]byte) {
 // node name from the downward API. TestFleetSimulated runs its agents as
 // that ServiceAccount, so the rules are also proved sufficient.
 func TestFleetManifests(t *testing.T) {
+	hostOnly(t)
 	docs, _ := readKubeManifests(t)
 	kinds := map[string]kubeManifest{}
 	for _, d := range docs {
