@@ -3,73 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
-
-// manifestDoc is what TestControllerManifests reads of each document.
-type manifestDoc struct {
-	Kind     string
-	Metadata struct{ Name, Namespace string }
-	Rules    []struct {
-		APIGroups []string `yaml:"apiGroups"`
-		Resources []string
-		Verbs     []string
-	}
-	RoleRef  struct{ Kind, Name string } `yaml:"roleRef"`
-	Subjects []struct{ Kind, Name, Namespace string }
-	Spec     struct {
-		Replicas int
-		Template struct {
-			Spec struct {
-				ServiceAccountName string `yaml:"serviceAccountName"`
-				SecurityContext    struct {
-					RunAsNonRoot bool `yaml:"runAsNonRoot"`
-				} `yaml:"securityContext"`
-				Containers []struct {
-					Image string
-					Args  []string
-					Env   []struct {
-						Name      string
-						ValueFrom struct {
-							FieldRef struct {
-								FieldPath string `yaml:"fieldPath"`
-							} `yaml:"fieldRef"`
-						} `yaml:"valueFrom"`
-					}
-				}
-			}
-		}
-	}
-}
-
-func readManifests(t *testing.T, files ...string) []manifestDoc {
-	t.Helper()
-	var docs []manifestDoc
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var d manifestDoc
-			if err := dec.Decode(&d); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			docs = append(docs, d)
-		}
-	}
-	return docs
-}
 
 // TestControllerManifests checks the controller's RBAC is exactly the
 // least privilege it needs (no Secrets cluster-wide, no wildcards) and that
@@ -77,7 +14,7 @@ func readManifests(t *testing.T, files ...string) []manifestDoc {
 // controller command line with the Pod name as identity.
 func TestControllerManifests(t *testing.T) {
 	hostOnly(t)
-	docs := readManifests(t, "deploy/kube/controller-rbac.yaml", "deploy/kube/controller-deployment.yaml")
+	docs, _ := readKubeManifests(t, "deploy/kube/controller-rbac.yaml", "deploy/kube/controller-deployment.yaml")
 	want := map[string][]string{
 		"ClusterRole qosplane.io/qospolicies":        {"get", "list", "watch"},
 		"ClusterRole qosplane.io/qospolicies/status": {"patch", "update"},
@@ -88,7 +25,7 @@ func TestControllerManifests(t *testing.T) {
 	}
 	got := map[string][]string{}
 	kinds := map[string]int{}
-	var dep *manifestDoc
+	var dep *kubeManifest
 	for i, d := range docs {
 		kinds[d.Kind]++
 		if d.Kind == "Deployment" {

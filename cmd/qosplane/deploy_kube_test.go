@@ -13,8 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// kubeManifest is the part of deploy/kube/agent.yaml's documents the tests
-// read.
+// kubeManifest is the part of deploy/kube's documents (the agent's and the
+// controller's manifests) the tests read.
 type kubeManifest struct {
 	Kind     string
 	Metadata struct{ Name, Namespace string }
@@ -26,11 +26,15 @@ type kubeManifest struct {
 	RoleRef  struct{ Kind, Name string } `yaml:"roleRef"`
 	Subjects []struct{ Kind, Name, Namespace string }
 	Spec     struct {
+		Replicas int
 		Template struct {
 			Spec struct {
 				ServiceAccountName string `yaml:"serviceAccountName"`
 				HostNetwork        bool   `yaml:"hostNetwork"`
-				Containers         []struct {
+				SecurityContext    struct {
+					RunAsNonRoot bool `yaml:"runAsNonRoot"`
+				} `yaml:"securityContext"`
+				Containers []struct {
 					Image string
 					Args  []string
 					Env   []struct {
@@ -50,29 +54,33 @@ type kubeManifest struct {
 	}
 }
 
-func readKubeManifests(t *testing.T) (docs []kubeManifest, raw [][]byte) {
+// readKubeManifests decodes every document of files, each also as YAML
+// of its own (raw, for kubectl or the dynamic client).
+func readKubeManifests(t *testing.T, files ...string) (docs []kubeManifest, raw [][]byte) {
 	t.Helper()
-	data, err := os.ReadFile("deploy/kube/agent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var node yaml.Node
-		if err := dec.Decode(&node); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		var doc kubeManifest
-		if err := node.Decode(&doc); err != nil {
-			t.Fatal(err)
-		}
-		b, err := yaml.Marshal(&node)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs, raw = append(docs, doc), append(raw, b)
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var node yaml.Node
+			if err := dec.Decode(&node); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			var doc kubeManifest
+			if err := node.Decode(&doc); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			b, err := yaml.Marshal(&node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs, raw = append(docs, doc), append(raw, b)
+		}
 	}
 	return docs, raw
 }
@@ -85,7 +93,7 @@ func readKubeManifests(t *testing.T) (docs []kubeManifest, raw [][]byte) {
 // that ServiceAccount, so the rules are also proved sufficient.
 func TestFleetManifests(t *testing.T) {
 	hostOnly(t)
-	docs, _ := readKubeManifests(t)
+	docs, _ := readKubeManifests(t, "deploy/kube/agent.yaml")
 	kinds := map[string]kubeManifest{}
 	for _, d := range docs {
 		kinds[d.Kind] = d

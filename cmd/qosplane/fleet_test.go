@@ -49,7 +49,7 @@ func fleetLab(t *testing.T) (*kubelab.Lab, *kube.Clients) {
 		}
 	}
 	// The agent's RBAC, from its manifest.
-	_, raw := readKubeManifests(t)
+	_, raw := readKubeManifests(t, "deploy/kube/agent.yaml")
 	for _, doc := range raw {
 		u := yamlObject(t, doc)
 		var r schema.GroupVersionResource
