@@ -29,11 +29,11 @@ func policy(name, spec string) string {
 // checks them with kubectl: good policies apply, bad ones are refused with
 // their field path, printer columns print, status subresources update.
 func TestCRDs(t *testing.T) {
-	path := findKubectl(t)
+	kc := kubelab.NewKubectl(t)
 	t0 := time.Now()
 	lab := kubelab.ForTest(t, kubelab.Options{})
 	t.Logf("lab up in %v", time.Since(t0).Round(time.Millisecond))
-	k := &kubectl{t: t, path: path, kubeconfig: lab.Kubeconfig(), cacheDir: t.TempDir()}
+	k := &kubectl{Kubectl: kc, kubeconfig: lab.Kubeconfig()}
 
 	// The CRDs install and become Established.
 	k.must("", "apply", "-f", filepath.Join(repo, "cmd/qosplane/deploy/crds"))

@@ -1,11 +1,8 @@
 package crd_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,54 +10,20 @@ import (
 	"github.com/qosplane/qosplane/e2e/kube/kubelab"
 )
 
-// findKubectl returns kubectl's path, or ends t as kubelab ends a test
-// without its binaries: fail under QOSPLANE_KUBE_REQUIRED=1, else skip.
-func findKubectl(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"kubectl", "/usr/bin/kubectl", "/usr/local/bin/kubectl"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if kubelab.Required() {
-		t.Fatal("kubectl is not in PATH, /usr/bin or /usr/local/bin")
-	}
-	t.Skip("kubectl is not in PATH, /usr/bin or /usr/local/bin")
-	return ""
-}
-
-// kubectl runs the machine's kubectl against one lab as its admin, with a
-// discovery cache of its own.
+// kubectl is kubelab's Kubectl bound to one lab's admin kubeconfig.
 type kubectl struct {
-	t          *testing.T
-	path       string
+	*kubelab.Kubectl
 	kubeconfig string
-	cacheDir   string
 }
 
 // run runs kubectl with args, stdin piped in when not empty.
 func (k *kubectl) run(stdin string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	full := append([]string{"--kubeconfig=" + k.kubeconfig, "--cache-dir=" + k.cacheDir, "--request-timeout=30s"}, args...)
-	cmd := exec.CommandContext(ctx, k.path, full...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	return out.String(), errOut.String(), err
+	return k.Run(k.kubeconfig, stdin, args...)
 }
 
 // must runs kubectl and fails the test when it fails.
 func (k *kubectl) must(stdin string, args ...string) string {
-	k.t.Helper()
-	out, errOut, err := k.run(stdin, args...)
-	if err != nil {
-		k.t.Fatalf("kubectl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
+	return k.Must(k.kubeconfig, stdin, args...)
 }
 
 // apply applies manifest and returns kubectl's error with its stderr.

@@ -1,11 +1,9 @@
 package kubelab_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,65 +12,17 @@ import (
 	"github.com/qosplane/qosplane/e2e/kube/kubelab"
 )
 
-// kubectlPath finds kubectl, or ends t like NeedBinaries does.
-func kubectlPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"kubectl", "/usr/bin/kubectl", "/usr/local/bin/kubectl"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if kubelab.Required() {
-		t.Fatal("kubectl not found in PATH, /usr/bin or /usr/local/bin")
-	}
-	t.Skip("kubectl not found in PATH, /usr/bin or /usr/local/bin")
-	return ""
-}
-
-// kubectl runs kubectl against one kubeconfig with a private discovery
-// cache; stdin, if not "", is piped in.
-type kubectl struct {
-	t        *testing.T
-	path     string
-	cacheDir string
-}
-
-func (k kubectl) run(kubeconfig, stdin string, args ...string) (stdout, stderr string, err error) {
-	k.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + k.cacheDir, "--request-timeout=30s"}, args...)
-	cmd := exec.CommandContext(ctx, k.path, full...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	return out.String(), errb.String(), err
-}
-
-// must runs kubectl and fails t if it fails.
-func (k kubectl) must(kubeconfig, stdin string, args ...string) string {
-	k.t.Helper()
-	out, errOut, err := k.run(kubeconfig, stdin, args...)
-	if err != nil {
-		k.t.Fatalf("kubectl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
-}
-
 // refused runs kubectl, expects it to fail, and checks its stderr holds
 // every one of want.
-func (k kubectl) refused(kubeconfig, stdin string, want []string, args ...string) {
-	k.t.Helper()
-	out, errOut, err := k.run(kubeconfig, stdin, args...)
+func refused(t *testing.T, k *kubelab.Kubectl, kubeconfig, stdin string, want []string, args ...string) {
+	t.Helper()
+	out, errOut, err := k.Run(kubeconfig, stdin, args...)
 	if err == nil {
-		k.t.Fatalf("kubectl %s succeeded, want an error with %q\nstdout: %s", strings.Join(args, " "), want, out)
+		t.Fatalf("kubectl %s succeeded, want an error with %q\nstdout: %s", strings.Join(args, " "), want, out)
 	}
 	for _, w := range want {
 		if !strings.Contains(errOut, w) {
-			k.t.Errorf("kubectl %s: stderr lacks %q:\n%s", strings.Join(args, " "), w, errOut)
+			t.Errorf("kubectl %s: stderr lacks %q:\n%s", strings.Join(args, " "), w, errOut)
 		}
 	}
 }
@@ -161,7 +111,7 @@ subjects:
 // validation with field paths, an apiserver restart that keeps the data,
 // and RBAC by the groups of a client certificate.
 func TestLab(t *testing.T) {
-	k := kubectl{t: t, path: kubectlPath(t), cacheDir: t.TempDir()}
+	k := kubelab.NewKubectl(t)
 	t0 := time.Now()
 	lab := kubelab.ForTest(t, kubelab.Options{})
 	t.Logf("lab up in %v", time.Since(t0).Round(time.Millisecond))
@@ -175,7 +125,7 @@ func TestLab(t *testing.T) {
 			GitTreeState string `json:"gitTreeState"`
 		} `json:"serverVersion"`
 	}
-	out := k.must(admin, "", "version", "-o", "json")
+	out := k.Must(admin, "", "version", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("kubectl version -o json: %v\n%s", err, out)
 	}
@@ -186,19 +136,19 @@ func TestLab(t *testing.T) {
 	t.Logf("server version %s", sv.GitVersion)
 
 	// A CRD with a structural schema and a CEL rule.
-	k.must(admin, widgetCRD, "apply", "-f", "-")
-	k.must(admin, "", "wait", "--for=condition=Established", "--timeout=30s", "crd/widgets.kubelab.qosplane.io")
+	k.Must(admin, widgetCRD, "apply", "-f", "-")
+	k.Must(admin, "", "wait", "--for=condition=Established", "--timeout=30s", "crd/widgets.kubelab.qosplane.io")
 	eventually(t, 10*time.Second, "create a valid Widget", func() error {
-		_, errOut, err := k.run(admin, widget("good", 10, 20), "apply", "-f", "-")
+		_, errOut, err := k.Run(admin, widget("good", 10, 20), "apply", "-f", "-")
 		if err != nil {
 			return errorString(errOut)
 		}
 		return nil
 	})
-	k.refused(admin, widget("bad-order", 80, 20),
+	refused(t, k, admin, widget("bad-order", 80, 20),
 		[]string{`Widget "bad-order" is invalid`, "spec.minRate", "minRate must not exceed maxRate"},
 		"apply", "-f", "-")
-	k.refused(admin, widget("bad-range", 10, 1000),
+	refused(t, k, admin, widget("bad-range", 10, 1000),
 		[]string{`Widget "bad-range" is invalid`, "spec.maxRate", "less than or equal to 100"},
 		"apply", "-f", "-")
 
@@ -208,8 +158,8 @@ func TestLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("apiserver restarted in %v", time.Since(t1).Round(time.Millisecond))
-	k.must(admin, "", "version", "-o", "json")
-	if got := k.must(admin, "", "get", "widget", "good", "-n", "default", "-o", "jsonpath={.spec.maxRate}"); got != "20" {
+	k.Must(admin, "", "version", "-o", "json")
+	if got := k.Must(admin, "", "get", "widget", "good", "-n", "default", "-o", "jsonpath={.spec.maxRate}"); got != "20" {
 		t.Errorf("after restart: Widget good maxRate = %q, want 20", got)
 	}
 
@@ -219,23 +169,23 @@ func TestLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.refused(alice, "", []string{"Forbidden", `User "alice" cannot list resource "widgets"`},
+	refused(t, k, alice, "", []string{"Forbidden", `User "alice" cannot list resource "widgets"`},
 		"get", "widgets", "-n", "default")
-	k.must(admin, viewerRBAC, "apply", "-f", "-")
+	k.Must(admin, viewerRBAC, "apply", "-f", "-")
 	eventually(t, 10*time.Second, "alice lists widgets through her group", func() error {
-		_, errOut, err := k.run(alice, "", "get", "widgets", "-n", "default")
+		_, errOut, err := k.Run(alice, "", "get", "widgets", "-n", "default")
 		if err != nil {
 			return errorString(errOut)
 		}
 		return nil
 	})
-	k.refused(alice, widget("by-alice", 1, 2), []string{"Forbidden", `User "alice" cannot create resource "widgets"`},
+	refused(t, k, alice, widget("by-alice", 1, 2), []string{"Forbidden", `User "alice" cannot create resource "widgets"`},
 		"create", "-f", "-")
 	bob, err := lab.UserKubeconfig("bob", "qosplane:others")
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.refused(bob, "", []string{"Forbidden", `User "bob" cannot list resource "widgets"`},
+	refused(t, k, bob, "", []string{"Forbidden", `User "bob" cannot list resource "widgets"`},
 		"get", "widgets", "-n", "default")
 }
 
