@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -109,7 +110,7 @@ type Controller struct {
 	clients *Clients
 	log     *slog.Logger
 
-	policies, nodeStates, nodes, secrets *ctlStore
+	policies, nodeStates, nodes, secrets *watchStore
 
 	trigger chan struct{}
 	lease   *renewTracker
@@ -156,10 +157,10 @@ func NewController(cfg ControllerConfig) (*Controller, error) {
 	c.fence = &fence{lease: c.lease, renewDeadline: cfg.RenewDeadline}
 	c.elect = elector{cfg: &c.cfg, lock: c.lease, log: c.log}
 	d := clients.Dynamic
-	c.policies = newCtlStore("qospolicies", d.Resource(PolicyGVR), c.poke)
-	c.nodeStates = newCtlStore("qosnodestates", d.Resource(NodeStateGVR), c.poke)
-	c.nodes = newCtlStore("nodes", d.Resource(ctlNodeGVR), c.poke)
-	c.secrets = newCtlStore("secrets", d.Resource(ctlSecretGVR).Namespace(cfg.Namespace), c.poke)
+	c.policies = newWatchStore("qospolicies", d.Resource(PolicyGVR), metav1.ListOptions{}, c.poke, c.log)
+	c.nodeStates = newWatchStore("qosnodestates", d.Resource(NodeStateGVR), metav1.ListOptions{}, c.poke, c.log)
+	c.nodes = newWatchStore("nodes", d.Resource(ctlNodeGVR), metav1.ListOptions{}, c.poke, c.log)
+	c.secrets = newWatchStore("secrets", d.Resource(ctlSecretGVR).Namespace(cfg.Namespace), metav1.ListOptions{}, c.poke, c.log)
 	return c, nil
 }
 
@@ -180,9 +181,9 @@ func (c *Controller) poke() {
 // on a clean shutdown the lease is released (ReleaseOnCancel) so another
 // replica takes over at once.
 func (c *Controller) Run(ctx context.Context) error {
-	stores := []*ctlStore{c.policies, c.nodeStates, c.nodes, c.secrets}
+	stores := []*watchStore{c.policies, c.nodeStates, c.nodes, c.secrets}
 	for _, s := range stores {
-		go s.run(ctx, c.log)
+		go s.run(ctx)
 	}
 	for _, s := range stores {
 		if err := s.waitSynced(ctx); err != nil {

@@ -91,8 +91,8 @@ func (s *NodeSource) signal() {
 // Start starts the watches and waits until both have listed once. They
 // run until ctx ends.
 func (s *NodeSource) Start(ctx context.Context) error {
-	s.policies = newWatchStore(s.clients.Dynamic.Resource(PolicyGVR), metav1.ListOptions{}, s.signal, s.log)
-	s.nodes = newWatchStore(s.clients.Dynamic.Resource(agentNodeGVR),
+	s.policies = newWatchStore("qospolicies", s.clients.Dynamic.Resource(PolicyGVR), metav1.ListOptions{}, s.signal, s.log)
+	s.nodes = newWatchStore("nodes", s.clients.Dynamic.Resource(agentNodeGVR),
 		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", s.node).String()}, s.signal, s.log)
 	go s.policies.run(ctx)
 	go s.nodes.run(ctx)
@@ -151,7 +151,7 @@ func (s *NodeSource) Poll(bool) (*model.Policy, error) {
 	var newest []nodeCandidate
 	results := map[string]*PolicyResult{}
 	if nodeErr == "" {
-		for _, u := range s.policies.List() {
+		for _, u := range s.policies.list() {
 			qp := new(v1alpha1.QoSPolicy)
 			if err := FromUnstructured(u, qp); err != nil {
 				s.log.Warn("undecodable QoSPolicy ignored", "policy", u.GetName(), "err", err)
@@ -220,7 +220,7 @@ func (s *NodeSource) Poll(bool) (*model.Policy, error) {
 
 // nodeLabels returns the Node's labels and UID, or why it has none.
 func (s *NodeSource) nodeLabels() (labels.Set, types.UID, string) {
-	for _, n := range s.nodes.List() {
+	for _, n := range s.nodes.list() {
 		if n.GetName() == s.node {
 			return labels.Set(n.GetLabels()), n.GetUID(), ""
 		}

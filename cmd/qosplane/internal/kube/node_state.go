@@ -97,7 +97,7 @@ func (w *NodeStateWriter) Run(ctx context.Context) {
 		case <-w.kick:
 		case <-retry.C:
 		}
-		nodeSleep(ctx, w.Debounce)
+		sleepCtx(ctx, w.Debounce)
 		select {
 		case <-w.kick: // coalesced into this round
 		default:

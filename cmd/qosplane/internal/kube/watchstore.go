@@ -14,35 +14,71 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
-// watchStore is a list-then-watch cache of one cluster-scoped resource, as
-// an informer keeps one: it lists once, then follows a watch from the
+// watchStore is a list-then-watch cache of one resource (cluster-scoped,
+// or one namespace of a namespaced one), as an informer keeps one; the
+// node agent's and the controller's caches are both watchStores: it lists once, then follows a watch from the
 // list's resourceVersion, re-watching from the last version it saw when the
 // watch ends (apiserver restart, timeout) and listing again only when that
 // version is gone (410). It never polls and has no periodic resync. While
 // the apiserver is unreachable it keeps its objects. onChange is called
 // after every change of the cached objects (not for bookmarks, nor for a
-// relist that finds what was cached).
+// relist that finds what was cached). Objects handed out are shared:
+// callers must not modify them.
 //
 // (client-go's tools/cache is not used: it pulls a module this one does
 // not require.)
 type watchStore struct {
-	res      dynamic.NamespaceableResourceInterface
+	name     string // the resource, for logs and errors
+	res      dynamic.ResourceInterface
 	opts     metav1.ListOptions // label and field selectors
 	onChange func()
 	log      *slog.Logger
 
 	mu     sync.Mutex
-	objs   map[string]*unstructured.Unstructured // by name
-	synced chan struct{}
+	objs   map[string]*unstructured.Unstructured // by storeKey
+	synced chan struct{}                         // closed by the first list
 }
 
-func newWatchStore(res dynamic.NamespaceableResourceInterface, opts metav1.ListOptions, onChange func(), log *slog.Logger) *watchStore {
-	return &watchStore{res: res, opts: opts, onChange: onChange, log: log,
+func newWatchStore(name string, res dynamic.ResourceInterface, opts metav1.ListOptions, onChange func(), log *slog.Logger) *watchStore {
+	return &watchStore{name: name, res: res, opts: opts, onChange: onChange, log: log,
 		objs: map[string]*unstructured.Unstructured{}, synced: make(chan struct{})}
 }
 
-// List returns the cached objects.
-func (s *watchStore) List() []*unstructured.Unstructured {
+// storeKey is an object's key in the cache: namespace/name ("/name" for a
+// cluster-scoped object).
+func storeKey(namespace, name string) string { return namespace + "/" + name }
+
+func keyOf(u *unstructured.Unstructured) string { return storeKey(u.GetNamespace(), u.GetName()) }
+
+// waitSynced waits for the first list, or for ctx.
+func (s *watchStore) waitSynced(ctx context.Context) error {
+	select {
+	case <-s.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// get returns the cached object namespace/name ("" namespace for a
+// cluster-scoped one).
+func (s *watchStore) get(namespace, name string) (*unstructured.Unstructured, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.objs[storeKey(namespace, name)]
+	return u, ok
+}
+
+// put stores u as the newest version of its object (after a write of
+// ours, before the watch brings it).
+func (s *watchStore) put(u *unstructured.Unstructured) {
+	s.mu.Lock()
+	s.objs[keyOf(u)] = u
+	s.mu.Unlock()
+}
+
+// list returns the cached objects.
+func (s *watchStore) list() []*unstructured.Unstructured {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]*unstructured.Unstructured, 0, len(s.objs))
@@ -61,9 +97,9 @@ func (s *watchStore) run(ctx context.Context) {
 		if rv == "" {
 			var err error
 			if rv, err = s.relist(ctx); err != nil {
-				s.log.Debug("list failed; keeping the cached objects", "resource", s.res, "err", err)
+				s.log.Debug("list failed; keeping the cached objects", "resource", s.name, "err", err)
 				rv = ""
-				nodeSleep(ctx, backoff)
+				sleepCtx(ctx, backoff)
 				backoff = min(2*backoff, 30*time.Second)
 				continue
 			}
@@ -73,8 +109,8 @@ func (s *watchStore) run(ctx context.Context) {
 		case apierrors.IsGone(err) || apierrors.IsResourceExpired(err):
 			rv = "" // too old: list again
 		case err != nil:
-			s.log.Debug("watch failed; keeping the cached objects", "err", err)
-			nodeSleep(ctx, backoff)
+			s.log.Debug("watch failed; keeping the cached objects", "resource", s.name, "err", err)
+			sleepCtx(ctx, backoff)
 			backoff = min(2*backoff, 30*time.Second)
 		default:
 			backoff = 500 * time.Millisecond
@@ -85,7 +121,7 @@ func (s *watchStore) run(ctx context.Context) {
 	}
 }
 
-func nodeSleep(ctx context.Context, d time.Duration) {
+func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -104,12 +140,12 @@ func (s *watchStore) relist(ctx context.Context) (string, error) {
 	}
 	objs := make(map[string]*unstructured.Unstructured, len(l.Items))
 	for i := range l.Items {
-		objs[l.Items[i].GetName()] = &l.Items[i]
+		objs[keyOf(&l.Items[i])] = &l.Items[i]
 	}
 	s.mu.Lock()
 	changed := len(objs) != len(s.objs)
-	for name, o := range objs {
-		if old, ok := s.objs[name]; !ok || old.GetResourceVersion() != o.GetResourceVersion() {
+	for key, o := range objs {
+		if old, ok := s.objs[key]; !ok || old.GetResourceVersion() != o.GetResourceVersion() {
 			changed = true
 		}
 	}
@@ -152,15 +188,15 @@ func (s *watchStore) follow(ctx context.Context, rv string) (string, error) {
 			}
 			u, ok := ev.Object.(*unstructured.Unstructured)
 			if !ok {
-				return last, fmt.Errorf("watch: unexpected %T", ev.Object)
+				return last, fmt.Errorf("watch %s: unexpected %T", s.name, ev.Object)
 			}
 			last = u.GetResourceVersion()
 			s.mu.Lock()
 			switch ev.Type {
 			case watch.Added, watch.Modified:
-				s.objs[u.GetName()] = u
+				s.objs[keyOf(u)] = u
 			case watch.Deleted:
-				delete(s.objs, u.GetName())
+				delete(s.objs, keyOf(u))
 			}
 			s.mu.Unlock()
 			if ev.Type != watch.Bookmark {
