@@ -135,6 +135,17 @@ func (n *vethNode) start(t *testing.T, kubeconfig string) {
 	})
 }
 
+// alive fails the test if n's agent process has exited.
+func (n *vethNode) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-n.wait:
+		n.wait <- err
+		t.Fatalf("%s: agent exited: %v\n%s", n.name, err, n.log())
+	default:
+	}
+}
+
 func (n *vethNode) log() string {
 	b, _ := os.ReadFile(n.logf)
 	return string(b)
@@ -144,7 +155,9 @@ func (n *vethNode) log() string {
 // per node, each in its own veth namespace pair, against a real
 // apiserver: the QoSPolicy selecting them lands on the pacer on each, real
 // UDP is shaped to the class rate at each receiver, and each node's
-// QoSNodeState reports the pacer placement and the policy's generation.
+// QoSNodeState reports the pacer placement and the policy's generation;
+// an apiserver restart changes nothing on the nodes; deleting the policy
+// removes the pacer from every node.
 func TestFleetVeth(t *testing.T) {
 	labtest.Need(t, os.Geteuid() == 0, "root (network namespaces, the pacer)")
 	labtest.Need(t, ipPath() != "", "iproute2's ip")
@@ -168,12 +181,7 @@ func TestFleetVeth(t *testing.T) {
 	}
 	for _, n := range nodes {
 		took := waitFor(t, 60*time.Second, n.name+" on the pacer", func() (bool, string) {
-			select {
-			case err := <-n.wait:
-				n.wait <- err
-				t.Fatalf("%s: agent exited: %v\n%s", n.name, err, n.log())
-			default:
-			}
+			n.alive(t)
 			st, err := agent.FetchStatus(ctx, n.sock)
 			if err != nil {
 				return false, err.Error()
@@ -195,6 +203,73 @@ func TestFleetVeth(t *testing.T) {
 	t.Logf("(e) 3 agents ready in %v", time.Since(t0).Round(time.Millisecond))
 	for _, n := range nodes {
 		n.lab.wantShaped("(e) " + n.name)
+	}
+
+	// (f) Apiserver restart under the real agent processes: they keep
+	// running and shaping, write nothing to their NIC (the status's
+	// applies) or their QoSNodeState (its resourceVersion), and resync.
+	type seen struct {
+		applies int
+		rv      string
+	}
+	snap := func(n *vethNode) seen {
+		st, err := agent.FetchStatus(ctx, n.sock)
+		if err != nil || len(st.Targets) != 1 {
+			t.Fatalf("%s: status %v %+v", n.name, err, st)
+		}
+		ns, err := nodeState(c, n.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seen{st.Targets[0].Applies, ns.ResourceVersion}
+	}
+	before := map[string]seen{}
+	for _, n := range nodes {
+		before[n.name] = snap(n)
+	}
+	t1 := time.Now()
+	if err := lab.RestartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("(f) apiserver restarted in %v", time.Since(t1).Round(time.Millisecond))
+	time.Sleep(10 * time.Second) // the watches resume and relist
+	for _, n := range nodes {
+		n.alive(t)
+		if now := snap(n); now != before[n.name] {
+			t.Errorf("(f) %s: the restart alone moved applies %d -> %d, QoSNodeState resourceVersion %s -> %s",
+				n.name, before[n.name].applies, now.applies, before[n.name].rv, now.rv)
+		}
+		n.lab.wantShaped("(f) after the restart, " + n.name)
+	}
+
+	// (g) Delete the policy: every node removes its pacer (traffic flows
+	// unshaped, nothing of qosplane is left on the interface) and its
+	// QoSNodeState drops the policy.
+	if err := c.Dynamic.Resource(kube.PolicyGVR).Delete(ctx, "veth", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t2 := time.Now()
+	for _, n := range nodes {
+		waitFor(t, 60*time.Second, n.name+" drops the deleted policy", func() (bool, string) {
+			n.alive(t)
+			st, err := agent.FetchStatus(ctx, n.sock)
+			if err != nil {
+				return false, err.Error()
+			}
+			ns, err := nodeState(c, n.name)
+			if err != nil {
+				return false, err.Error()
+			}
+			if len(st.Targets) != 0 || len(ns.Status.Targets) != 0 || len(ns.Status.Policies) != 0 {
+				return false, fmt.Sprintf("agent targets %d, state targets %d policies %d", len(st.Targets), len(ns.Status.Targets), len(ns.Status.Policies))
+			}
+			return true, ""
+		})
+	}
+	t.Logf("(g) policy deleted: all 3 nodes removed their pacer and state in %v", time.Since(t2).Round(time.Millisecond))
+	for _, n := range nodes {
+		n.lab.wantUnshaped("(g) " + n.name)
+		n.lab.wantNothingLeft("(g) " + n.name)
 	}
 	if t.Failed() {
 		for _, n := range nodes {
