@@ -93,11 +93,13 @@ image:
 # bench-fleet measures the fleet mode against a real kube-apiserver (built as
 # for e2e-kube): 500 simulated node agents, time from a QoSPolicy edit to
 # every QoSNodeState reporting the new generation (p50/p99/max) and the
-# apiserver writes per agent in a steady state; and one policy edit applied to
-# 64 lemming switches through the controller. FLEET_AGENTS changes the count.
+# apiserver writes per agent in a 5-minute steady state (FLEET_QUIET); and one
+# policy edit applied to 100 lemming switches through the controller.
+# FLEET_AGENTS changes the count.
 FLEET_AGENTS ?= 500
+FLEET_QUIET  ?= 5m
 bench-fleet:
-	KUBEBUILDER_ASSETS=$$(bash e2e/kube/tools/build.sh | tail -n1) QOSPLANE_KUBE_REQUIRED=1 QOSPLANE_FLEET_AGENTS=$(FLEET_AGENTS) \
+	KUBEBUILDER_ASSETS=$$(bash e2e/kube/tools/build.sh | tail -n1) QOSPLANE_KUBE_REQUIRED=1 QOSPLANE_FLEET_AGENTS=$(FLEET_AGENTS) QOSPLANE_FLEET_QUIET=$(FLEET_QUIET) \
 	  $(GO) test -count=1 -timeout 30m -run 'Bench' -bench 'ControllerFleet' -benchtime 1x -v ./cmd/qosplane/
 
 bench-pacer:

@@ -48,6 +48,15 @@ type kubeManifest struct {
 					SecurityContext struct {
 						Capabilities struct{ Add []string }
 					} `yaml:"securityContext"`
+					VolumeMounts []struct {
+						Name      string
+						MountPath string `yaml:"mountPath"`
+						ReadOnly  bool   `yaml:"readOnly"`
+					} `yaml:"volumeMounts"`
+				}
+				Volumes []struct {
+					Name     string
+					HostPath struct{ Path string } `yaml:"hostPath"`
 				}
 			}
 		}
@@ -136,6 +145,20 @@ func TestFleetManifests(t *testing.T) {
 	caps := slices.Sorted(slices.Values(c.SecurityContext.Capabilities.Add))
 	if !slices.Equal(caps, []string{"BPF", "NET_ADMIN", "NET_RAW"}) {
 		t.Errorf("capabilities %v, want BPF NET_ADMIN NET_RAW", caps)
+	}
+	// The cgroup flows' socket hooks attach to the host's cgroups.
+	hostPaths := map[string]string{}
+	for _, v := range ps.Volumes {
+		hostPaths[v.Name] = v.HostPath.Path
+	}
+	var cgroupMounted bool
+	for _, m := range c.VolumeMounts {
+		if hostPaths[m.Name] == "/sys/fs/cgroup" && m.MountPath == "/sys/fs/cgroup" && m.ReadOnly {
+			cgroupMounted = true
+		}
+	}
+	if !cgroupMounted {
+		t.Errorf("the agent does not mount the host's /sys/fs/cgroup read-only: mounts %+v, volumes %+v", c.VolumeMounts, ps.Volumes)
 	}
 	var nodeFrom string
 	for _, e := range c.Env {

@@ -415,13 +415,24 @@ func TestFleetSimulated(t *testing.T) {
 
 	// (c) Steady state: nothing changes, nothing is written.
 	writes0, applies0, _ := totalWrites(agents)
+	served0, err := lab.WriteRequests(ctx, v1alpha1.GroupVersion.Group, "qosnodestates")
+	if err != nil {
+		t.Fatal(err)
+	}
 	const quiet = 20 * time.Second
 	time.Sleep(quiet)
 	writes, applies, _ := totalWrites(agents)
-	t.Logf("(c) steady state over %v: %d QoSNodeState writes by %d agents (%.2f per agent), %d NIC applies",
-		quiet, writes-writes0, n, float64(writes-writes0)/n, applies-applies0)
-	if writes != writes0 || applies != applies0 {
-		t.Errorf("(c) steady state wrote: %d node state writes, %d NIC applies", writes-writes0, applies-applies0)
+	served, err := lab.WriteRequests(ctx, v1alpha1.GroupVersion.Group, "qosnodestates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("(c) steady state over %v: %d QoSNodeState write requests served by the apiserver, %d made by %d agents (%.2f per agent), %d NIC applies",
+		quiet, served-served0, writes-writes0, n, float64(writes-writes0)/n, applies-applies0)
+	if writes != writes0 || served != served0 || applies != applies0 {
+		t.Errorf("(c) steady state wrote: %d requests served, %d made, %d NIC applies", served-served0, writes-writes0, applies-applies0)
+	}
+	if served0 < int64(len(tierA)) {
+		t.Errorf("(c) the apiserver counted %d QoSNodeState writes so far, fewer than the %d states written: the count is wrong", served0, len(tierA))
 	}
 
 	// (d) Apiserver restart: agents keep running, no NIC write, no state

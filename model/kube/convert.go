@@ -169,6 +169,7 @@ func flows(l *list, fs []v1alpha1.Flow) {
 			}
 			mo.num("dscp", "dscp", m.DSCP)
 			mo.str("interface", "interface", string(m.Interface))
+			mo.str("cgroup", "cgroup", m.Cgroup)
 		}
 		if p := f.Police; p != nil {
 			po := o.obj("police", "police")

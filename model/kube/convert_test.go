@@ -152,6 +152,13 @@ func TestToPolicyErrors(t *testing.T) {
 		{"bucket with a zero rate", func(p *v1alpha1.QoSPolicy) {
 			p.Spec.Classes[1].Rate, p.Spec.Classes[1].Bucket = "0bit", "64KiB"
 		}, []fieldErr{{"spec.classes[1].bucket", "a bucket needs a rate"}}},
+		{"cgroup path out of the cgroup2 mount", func(p *v1alpha1.QoSPolicy) {
+			p.Spec.Flows[0].Match = &v1alpha1.Match{Cgroup: "system.slice/../x"}
+		}, []fieldErr{{"spec.flows[0].match.cgroup", `has a ".." segment`}}},
+		{"cgroup flow on ingress", func(p *v1alpha1.QoSPolicy) {
+			p.Spec.Flows[0].Match = &v1alpha1.Match{Cgroup: "system.slice/backup.service"}
+			p.Spec.Flows[0].Direction = v1alpha1.Ingress
+		}, []fieldErr{{"spec.flows[0].direction", "classifies egress only"}}},
 		{"duplicate class (schema)", func(p *v1alpha1.QoSPolicy) {
 			p.Spec.Classes[1].Name = "voice"
 		}, []fieldErr{
@@ -366,5 +373,20 @@ func TestSecretsBecomeFiles(t *testing.T) {
 func TestNilPolicy(t *testing.T) {
 	if _, err := ToPolicy(nil); err == nil {
 		t.Error("ToPolicy(nil) succeeded")
+	}
+}
+
+// TestToPolicyCgroup: a cgroup match reaches the model as the file's
+// match.cgroup, with the protocol and port that may go with it.
+func TestToPolicyCgroup(t *testing.T) {
+	qp := base()
+	qp.Spec.Flows[1].Match = &v1alpha1.Match{Cgroup: "system.slice/backup.service", Protocol: v1alpha1.TCP,
+		DstPort: &v1alpha1.PortRange{Port: 873}}
+	p, err := ToPolicy(qp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.Flows[1].Match; m.Cgroup != "system.slice/backup.service" || m.DstPort.Lo != 873 || m.DstPort.Hi != 873 {
+		t.Errorf("match %+v", m)
 	}
 }

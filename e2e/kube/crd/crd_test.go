@@ -112,6 +112,8 @@ func testAccepted(t *testing.T, k *kubectl) {
   - {class: voice, direction: both, match: {protocol: sctp, srcPort: {port: 1}, dstPort: {port: 1000, endPort: 1000}}}
   - {class: voice, match: {protocol: tcp, dstPort: {port: 1, endPort: 65535}, vlan: 4094, dscp: 0, interface: eth0}}
   - {name: v6, class: voice, match: {protocol: icmpv6, dst: "2001:db8::/32"}, police: {rate: 1Mbit, burst: 32KiB}, remark: {dscp: 10}}
+  - {name: backup, class: voice, match: {cgroup: system.slice/backup.service, protocol: tcp, dstPort: {port: 873}}}
+  - {name: pods, class: voice, match: {cgroup: "kubepods.slice/kubepods-burstable.slice/*"}}
 `},
 		{"targets", `  nodeSelector:
     matchExpressions:
@@ -211,6 +213,14 @@ func testRefused(t *testing.T, k *kubectl) {
   flows:
   - {class: voice, match: {protocol: icmp, dstPort: {port: 53}}}
 `, []string{"spec.flows[0].match.dstPort", "a port match needs protocol tcp, udp or sctp"}},
+		{"cgroup-with-address", `  classes: [{name: voice}]
+  flows:
+  - {class: voice, match: {cgroup: system.slice/backup.service, dst: 10.0.0.0/8}}
+`, []string{"spec.flows[0].match.cgroup", "only protocol and dstPort may go with it"}},
+		{"cgroup-empty", `  classes: [{name: voice}]
+  flows:
+  - {class: voice, match: {cgroup: ""}}
+`, []string{"spec.flows[0].match.cgroup", "should be at least 1 chars long"}},
 		{"unknown-protocol", `  classes: [{name: voice}]
   flows:
   - {class: voice, match: {protocol: gre}}

@@ -27,6 +27,7 @@ type Flow struct {
 //
 // +kubebuilder:validation:XValidation:rule=`!has(self.srcPort) || (has(self.protocol) && self.protocol in ['tcp', 'udp', 'sctp'])`,message="a port match needs protocol tcp, udp or sctp",fieldPath=".srcPort"
 // +kubebuilder:validation:XValidation:rule=`!has(self.dstPort) || (has(self.protocol) && self.protocol in ['tcp', 'udp', 'sctp'])`,message="a port match needs protocol tcp, udp or sctp",fieldPath=".dstPort"
+// +kubebuilder:validation:XValidation:rule=`!has(self.cgroup) || !(has(self.src) || has(self.dst) || has(self.srcPort) || has(self.vlan) || has(self.dscp) || has(self.interface))`,message="a cgroup match classifies sockets when they are created or connect: only protocol and dstPort may go with it",fieldPath=".cgroup"
 type Match struct {
 	// Src is the source IPv4 or IPv6 prefix ("10.0.0.0/8", "2001:db8::/32")
 	// or address (a full-length prefix). Host bits set beyond the prefix
@@ -60,6 +61,18 @@ type Match struct {
 	// flows, arrives) on.
 	// +optional
 	Interface InterfaceName `json:"interface,omitempty"`
+	// Cgroup matches the sockets created by the processes of a cgroup v2
+	// and its subtree, on each node: a path relative to the cgroup2
+	// mount as /proc/<pid>/cgroup shows it (system.slice/backup.service),
+	// whose segments may be globs (kubepods.slice/kubepods-burstable.slice/*).
+	// A socket is classified once, when it is created or connects, so
+	// only protocol and dstPort may go with it, and only on egress flows
+	// (the model checks the path and the direction and reports them on the
+	// status).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // Prefix is an IPv4 or IPv6 address or prefix, e.g. "10.0.0.0/8",

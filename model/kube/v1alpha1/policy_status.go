@@ -58,7 +58,7 @@ type QoSPolicyStatus struct {
 	// Switches is the result per switch target.
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:MaxItems=128
 	// +optional
 	Switches []SwitchStatus `json:"switches,omitempty"`
 	// ValidationErrors are the problems the model found in the observed

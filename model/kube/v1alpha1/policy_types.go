@@ -74,7 +74,7 @@ type QoSPolicySpec struct {
 	// Switches are switch targets, configured over gNMI.
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:MaxItems=128
 	// +optional
 	Switches []SwitchTarget `json:"switches,omitempty"`
 }
