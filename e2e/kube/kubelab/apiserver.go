@@ -57,6 +57,9 @@ func (l *Lab) apiserverArgs() []string {
 		"--service-account-signing-key-file=" + f(saKeyFile),
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--endpoint-reconciler-type=none",
+		// Watches end 1 s into a shutdown instead of holding a SIGTERMed
+		// apiserver until they time out (RestartAPIServer, Stop).
+		"--shutdown-watch-termination-grace-period=1s",
 		"--allow-privileged=true",
 		"--disable-admission-plugins=ServiceAccount",
 		"--authorization-mode=RBAC",
