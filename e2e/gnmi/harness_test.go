@@ -2,18 +2,12 @@ package gnmi_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,6 +21,7 @@ import (
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 	lemming "github.com/openconfig/lemming/gnmi"
 	gnmidrv "github.com/qosplane/qosplane/drivers/gnmi"
+	"github.com/qosplane/qosplane/e2e/gnmi/gnmilab"
 	"github.com/qosplane/qosplane/offload"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -80,78 +75,25 @@ func testPKI(t testing.TB) *pki {
 	return testPKIVal
 }
 
+// newPKI makes the CA (gnmilab.NewPKI) and writes into dir the files the
+// driver reads: the CA and a client certificate and key.
 func newPKI(dir string) (*pki, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lp, err := gnmilab.NewPKI()
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "qosplane test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	certPEM, keyPEM, err := lp.ClientCert("qosplane")
 	if err != nil {
 		return nil, err
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
+	p := &pki{caFile: filepath.Join(dir, "ca.pem"), server: lp.Server, pool: lp.Pool,
+		clientCert: filepath.Join(dir, "client.pem"), clientKey: filepath.Join(dir, "client-key.pem")}
+	for f, data := range map[string][]byte{p.caFile: lp.CAPEM, p.clientCert: certPEM, p.clientKey: keyPEM} {
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			return nil, err
+		}
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "lemming"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := tls.X509KeyPair(
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-	if err != nil {
-		return nil, err
-	}
-	// A client certificate for mutual TLS.
-	ckey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	ctmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "qosplane"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	cder, err := x509.CreateCertificate(rand.Reader, ctmpl, ca, &ckey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	ckeyDER, err := x509.MarshalECPrivateKey(ckey)
-	if err != nil {
-		return nil, err
-	}
-	clientCert, clientKey := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
-	if err := os.WriteFile(clientCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cder}), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(clientKey, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ckeyDER}), 0o600); err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &pki{caFile: caFile, server: cert, pool: pool, clientCert: clientCert, clientKey: clientKey}, nil
+	return p, nil
 }
 
 // targetMode changes how a test target answers.
@@ -188,14 +130,7 @@ func (s *target) Capabilities(ctx context.Context, _ *gpb.CapabilityRequest) (*g
 			GNMIVersion:        "0.10.0",
 		}, nil
 	}
-	return &gpb.CapabilityResponse{
-		SupportedModels: []*gpb.ModelData{
-			{Name: "openconfig-qos", Organization: "OpenConfig working group", Version: "2.2.0"},
-			{Name: "openconfig-interfaces", Organization: "OpenConfig working group", Version: "3.7.1"},
-		},
-		SupportedEncodings: []gpb.Encoding{gpb.Encoding_JSON_IETF, gpb.Encoding_PROTO},
-		GNMIVersion:        "0.10.0",
-	}, nil
+	return gnmilab.QoSCapabilities(), nil
 }
 
 // Set counts and records the request, then lets lemming apply it.

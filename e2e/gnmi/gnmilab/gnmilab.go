@@ -19,17 +19,10 @@ package gnmilab
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -98,13 +91,13 @@ func Start(opts Options) (*Lab, error) {
 	if opts.Targets < 1 {
 		return nil, errors.New("gnmilab: Targets must be at least 1")
 	}
-	caPEM, cert, err := newPKI()
+	pki, err := NewPKI()
 	if err != nil {
-		return nil, fmt.Errorf("gnmilab: pki: %w", err)
+		return nil, err
 	}
-	l := &Lab{CAPEM: caPEM, user: opts.Username, pass: opts.Password}
+	l := &Lab{CAPEM: pki.CAPEM, user: opts.Username, pass: opts.Password}
 	for i := range opts.Targets {
-		t, err := l.startTarget(fmt.Sprintf("sw%d", i), cert)
+		t, err := l.startTarget(fmt.Sprintf("sw%d", i), pki.Server)
 		if err != nil {
 			l.Close()
 			return nil, err
@@ -177,9 +170,16 @@ func (l *Lab) startTarget(name string, cert tls.Certificate) (*Target, error) {
 	return t, nil
 }
 
-// Capabilities advertises what drivers/gnmi requires (openconfig-qos,
-// JSON_IETF); lemming's own answer lists no models.
+// Capabilities advertises what drivers/gnmi requires (QoSCapabilities);
+// lemming's own answer lists no models.
 func (t *Target) Capabilities(context.Context, *gpb.CapabilityRequest) (*gpb.CapabilityResponse, error) {
+	return QoSCapabilities(), nil
+}
+
+// QoSCapabilities is the Capabilities answer of a switch with
+// openconfig-qos 2.2.0 and openconfig-interfaces over JSON_IETF and PROTO,
+// gNMI 0.10.0: what drivers/gnmi requires of a target.
+func QoSCapabilities() *gpb.CapabilityResponse {
 	return &gpb.CapabilityResponse{
 		SupportedModels: []*gpb.ModelData{
 			{Name: "openconfig-qos", Organization: "OpenConfig working group", Version: "2.2.0"},
@@ -187,7 +187,7 @@ func (t *Target) Capabilities(context.Context, *gpb.CapabilityRequest) (*gpb.Cap
 		},
 		SupportedEncodings: []gpb.Encoding{gpb.Encoding_JSON_IETF, gpb.Encoding_PROTO},
 		GNMIVersion:        "0.10.0",
-	}, nil
+	}
 }
 
 // Set records the request and passes it to lemming.
@@ -251,48 +251,4 @@ func (t *Target) authStream(l *Lab) grpc.StreamServerInterceptor {
 		}
 		return h(srv, ss)
 	}
-}
-
-// newPKI makes a CA and a server certificate for 127.0.0.1/localhost.
-func newPKI() (caPEM []byte, server tls.Certificate, err error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, server, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gnmilab CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, server, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, server, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, server, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "gnmilab"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, server, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, server, err
-	}
-	server, err = tls.X509KeyPair(
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), server, err
 }
