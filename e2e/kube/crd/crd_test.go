@@ -43,14 +43,14 @@ func TestCRDs(t *testing.T) {
 	// The QoSPolicy form of examples/host.yaml applies (retried while the
 	// new resources reach discovery).
 	host := filepath.Join(repo, "model/kube/testdata/host.yaml")
-	eventually(t, 20*time.Second, "apply the host policy", func() error {
+	kubelab.Eventually(t, 20*time.Second, "apply the host policy", func() error {
 		_, errOut, err := k.run("", "apply", "-f", host)
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, errOut)
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, "list QoSNodeStates", func() error {
+	kubelab.Eventually(t, 20*time.Second, "list QoSNodeStates", func() error {
 		_, errOut, err := k.run("", "get", "qosnodestates")
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, errOut)

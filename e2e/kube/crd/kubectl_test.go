@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"testing"
-	"time"
 
 	"github.com/qosplane/qosplane/e2e/kube/kubelab"
 )
@@ -33,24 +31,6 @@ func (k *kubectl) apply(manifest string) error {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(errOut))
 	}
 	return nil
-}
-
-// eventually retries f every 200 ms until it succeeds or d passes (a new
-// CRD reaches discovery and the apiserver's handlers a little after it is
-// Established).
-func eventually(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, d, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // errNotRefused is what refusal checks report for an accepted object.

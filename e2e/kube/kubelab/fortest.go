@@ -3,6 +3,7 @@ package kubelab
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // NeedBinaries returns the lab's binaries, or ends t when they are missing:
@@ -37,4 +38,22 @@ func ForTest(t testing.TB, opts Options) *Lab {
 	}
 	t.Cleanup(l.Stop)
 	return l
+}
+
+// Eventually retries f every 200 ms until it returns nil, and fails the
+// test with f's last error when d has passed: RBAC, CRD and discovery
+// changes reach the apiserver's caches a little after the write.
+func Eventually(t testing.TB, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v: %v", what, d, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -27,23 +27,6 @@ func refused(t *testing.T, k *kubelab.Kubectl, kubeconfig, stdin string, want []
 	}
 }
 
-// eventually retries f for up to d (RBAC and CRD changes reach the
-// apiserver's caches a little after the write).
-func eventually(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, d, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -138,7 +121,7 @@ func TestLab(t *testing.T) {
 	// A CRD with a structural schema and a CEL rule.
 	k.Must(admin, widgetCRD, "apply", "-f", "-")
 	k.Must(admin, "", "wait", "--for=condition=Established", "--timeout=30s", "crd/widgets.kubelab.qosplane.io")
-	eventually(t, 10*time.Second, "create a valid Widget", func() error {
+	kubelab.Eventually(t, 10*time.Second, "create a valid Widget", func() error {
 		_, errOut, err := k.Run(admin, widget("good", 10, 20), "apply", "-f", "-")
 		if err != nil {
 			return errorString(errOut)
@@ -172,7 +155,7 @@ func TestLab(t *testing.T) {
 	refused(t, k, alice, "", []string{"Forbidden", `User "alice" cannot list resource "widgets"`},
 		"get", "widgets", "-n", "default")
 	k.Must(admin, viewerRBAC, "apply", "-f", "-")
-	eventually(t, 10*time.Second, "alice lists widgets through her group", func() error {
+	kubelab.Eventually(t, 10*time.Second, "alice lists widgets through her group", func() error {
 		_, errOut, err := k.Run(alice, "", "get", "widgets", "-n", "default")
 		if err != nil {
 			return errorString(errOut)
