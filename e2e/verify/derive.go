@@ -50,6 +50,7 @@ type Traffic struct {
 const (
 	overFactor = 1.5
 	fillShare  = 0.05
+	classPPS   = 3000
 )
 
 // Derive builds the lab traffic for s: per flow a packet the flow matches
@@ -121,9 +122,11 @@ func Derive(s *Setup) (*Traffic, error) {
 
 // offer sets the rates of c's flows: a policed flow overFactor times its
 // policer, the others share overFactor times the class's rate (a class
-// without a rate: fillShare of the port), with frames of about 1000 per
-// second per flow (64 to 1000 bytes, at least the class's min-policed
-// size, at most its MaxSDU).
+// without a rate: fillShare of the port), in frames sized for about
+// classPPS frames a second per class (64 to 1000 bytes, at least the
+// class's min-policed size, at most its MaxSDU): enough to measure a 1 s
+// window to a few per mille, few enough that 200 flows stay within what
+// the lab forwards.
 func (tr *Traffic) offer(c *ClassTraffic, port float64) {
 	if len(c.Flows) == 0 {
 		return
@@ -152,7 +155,7 @@ func (tr *Traffic) offer(c *ClassTraffic, port float64) {
 	for _, fi := range c.Flows {
 		g := &tr.Flows[fi].Gen
 		c.Offered += float64(g.Rate)
-		size := int(float64(g.Rate) / 8 / 1000)
+		size := int(float64(g.Rate) / 8 / (classPPS / float64(len(c.Flows))))
 		size = max(size, 64, int(cp.MinPoliced), vethlab.MinFrameOf(*g))
 		size = min(size, 1000, max(int(cp.MaxSDU), vethlab.MinFrameOf(*g)))
 		g.Size = size

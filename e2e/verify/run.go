@@ -152,16 +152,29 @@ func (r *Result) run(ctx context.Context, lab *vethlab.Lab, d time.Duration, log
 	return nil
 }
 
-// overloaded returns the generator's flows with class's flows offered the
-// port rate (bit/s) on top, in frames of up to 1000 bytes; nil when the
-// class has no exercised flow.
+// overloadMargin is how far above the port rate an overload phase offers:
+// the overloaded class gets what the other classes leave of the port, plus
+// this share of the port, on top of its load. (Not more: the frames the
+// pacer drops cost the lab's two cores as much as those it forwards.)
+const overloadMargin = 0.25
+
+// overloaded returns the generator's flows with class's flows offered
+// enough on top to overload the port (port rate in bit/s), in frames of up
+// to 1000 bytes; nil when the class has no exercised flow.
 func (tr *Traffic) overloaded(class string, port float64) []vethlab.Flow {
 	c := classPlan(tr, class)
 	if c == nil || len(c.Flows) == 0 {
 		return nil
 	}
+	others := 0.0
+	for i := range tr.Classes {
+		if o := &tr.Classes[i]; o.Plan.Name != class && len(o.Flows) > 0 {
+			want, _ := ExpectedRate(o)
+			others += want
+		}
+	}
 	gen := append([]vethlab.Flow(nil), tr.Gen...)
-	extra := port / float64(len(c.Flows))
+	extra := (max(port-others, 0) + overloadMargin*port) / float64(len(c.Flows))
 	for gi, fi := range tr.GenFlow {
 		if tr.Flows[fi].Class != class {
 			continue

@@ -81,7 +81,8 @@ func (r *Result) writeTable(w io.Writer, policyFile string) error {
 		return err
 	}
 	for _, ph := range r.Overloads {
-		fmt.Fprintf(w, "overload phase: class %s offered %s on top\n", ph.Overload, s.Plan.Pacer.PortRate.Approx())
+		fmt.Fprintf(w, "overload phase: class %s offered %s (what the others leave of the port and %.0f%% of it on top)\n",
+			ph.Overload, model.Rate(ph.Totals(tr, ph.Overload).Offered(ph.Duration)).Approx(), 100*overloadMargin)
 	}
 	if ph.RxDrops > 0 {
 		fmt.Fprintf(w, "the lab's receiver dropped %d frames (the lab fell behind, not the pacer)\n", ph.RxDrops)
