@@ -208,14 +208,24 @@ func (ep *expParser) add(at model.Pos, e Expectation, fromPlan bool) {
 
 func (ep *expParser) classClause(at model.Pos, class, cl string) error {
 	e := Expectation{Class: class, Tol: DefaultRateTol}
-	switch {
-	case strings.HasPrefix(cl, "rate within "):
-		tol, err := percent(strings.TrimPrefix(cl, "rate within "))
-		if err != nil {
-			return err
+	// "rate within N %" keeps the derived rate, "loss below N %" is a
+	// tolerance alone.
+	for _, pc := range []struct {
+		prefix   string
+		kind     Kind
+		fromPlan bool
+	}{{"rate within ", ClassRate, true}, {"loss below ", ClassLoss, false}} {
+		if arg, ok := strings.CutPrefix(cl, pc.prefix); ok {
+			tol, err := percent(arg)
+			if err != nil {
+				return err
+			}
+			e.Kind, e.Tol = pc.kind, tol
+			ep.add(at, e, pc.fromPlan)
+			return nil
 		}
-		e.Kind, e.Tol = ClassRate, tol
-		ep.add(at, e, true)
+	}
+	switch {
 	case strings.HasPrefix(cl, "rate "), strings.HasPrefix(cl, "conforming rate "):
 		e.Kind = ClassRate
 		rest := strings.TrimPrefix(cl, "rate ")
@@ -233,13 +243,6 @@ func (ep *expParser) classClause(at model.Pos, class, cl string) error {
 				return err
 			}
 		}
-		ep.add(at, e, false)
-	case strings.HasPrefix(cl, "loss below "):
-		tol, err := percent(strings.TrimPrefix(cl, "loss below "))
-		if err != nil {
-			return err
-		}
-		e.Kind, e.Tol = ClassLoss, tol
 		ep.add(at, e, false)
 	case strings.HasPrefix(cl, "p99 delay below "):
 		d, err := time.ParseDuration(strings.ReplaceAll(strings.TrimPrefix(cl, "p99 delay below "), " ", ""))

@@ -181,7 +181,7 @@ tr.fail td{background:#fde2e2}tr.pass td:first-child{color:#17702f}tr.not-verifi
 .summary{font-size:15px}.charts{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0;border:1px solid #ddd;padding:6px}figcaption{font-size:12px;max-width:640px}
 svg text{font-size:11px;fill:#333}.grid{stroke:#eee}.axis{stroke:#999}
-.achieved{fill:none;stroke:#1f6fd1;stroke-width:2}.rate{stroke:#d12f1f;stroke-dasharray:6 4}
+.achieved{fill:none;stroke:#1f6fd1;stroke-width:2}.rate{stroke:#d12f1f;stroke-width:1.5;stroke-dasharray:6 4}
 .peak{stroke:#e08a00;stroke-dasharray:2 3}.offered{stroke:#777;stroke-dasharray:1 4}.phase{stroke:#555;stroke-dasharray:3 3}
 </style></head><body>
 <h1>qosplane verify: {{.Policy}}</h1>
@@ -199,9 +199,9 @@ svg text{font-size:11px;fill:#333}.grid{stroke:#eee}.axis{stroke:#999}
 {{end}}{{range .XTicks}}<text x="{{.X}}" y="{{add 14 $c.PlotB}}" text-anchor="middle">{{.Label}}</text>
 {{end}}<line class="axis" x1="{{.PlotL}}" x2="{{.PlotL}}" y1="{{.PlotT}}" y2="{{.PlotB}}"/><line class="axis" x1="{{.PlotL}}" x2="{{.PlotR}}" y1="{{.PlotB}}" y2="{{.PlotB}}"/>
 {{range .Phases}}<line class="phase" x1="{{.X}}" x2="{{.X}}" y1="{{$c.PlotT}}" y2="{{$c.PlotB}}"/><text x="{{.X}}" dx="3" y="{{add 10 $c.PlotT}}">{{.Label}}</text>
-{{end}}{{range .Lines}}<line class="{{.Kind}}" x1="{{$c.PlotL}}" x2="{{$c.PlotR}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{add 4 $c.PlotR}}" y="{{.Y}}" dy="4">{{.Label}}</text>
 {{end}}<polyline class="achieved" points="{{.Achieved}}"/>
-<text x="{{add 4 .PlotR}}" y="{{add 0 .PlotB}}" dy="-4" fill="#1f6fd1">achieved</text>
+{{range .Lines}}<line class="{{.Kind}}" x1="{{$c.PlotL}}" x2="{{$c.PlotR}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{add 4 $c.PlotR}}" y="{{.Y}}" dy="4">{{.Label}}</text>
+{{end}}<text x="{{add 4 .PlotR}}" y="{{add 0 .PlotB}}" dy="-4" fill="#1f6fd1">achieved</text>
 </svg>
 <figcaption class="marks">{{.Marks}}</figcaption></figure>
 {{end}}</div></section>

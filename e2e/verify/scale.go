@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/qosplane/qosplane/e2e/vethlab"
 	"github.com/qosplane/qosplane/model"
@@ -12,6 +13,9 @@ import (
 // software pacer, the generator and the receiver share two cores with
 // everything else, and every class is offered above its rate on top.
 const LabPort = 200e6
+
+// minDepth is the least depth in time of a class bucket in the lab.
+const minDepth = 2 * time.Millisecond
 
 // Setup is one target as the lab runs it.
 type Setup struct {
@@ -60,8 +64,13 @@ func NewSetup(p *model.Policy, t *model.Target) (*Setup, error) {
 }
 
 // scalePolicy returns a copy of p whose rates are multiplied by k; bucket
-// and burst sizes too, but never below two MaxSDU (the pacer's least
-// depth), so that a class keeps its depth in time where it can.
+// and burst sizes too, so that a class keeps its depth in time, but never
+// below two MaxSDU (the pacer's least depth) nor, for a class bucket,
+// minDepth at the class's lab rate: a 1 MiB bucket is 0.2 ms at 40 Gbit/s,
+// shorter than the software pacer on a shared two-core machine may sleep
+// past its release time, and a bucket that overflows meanwhile loses rate
+// (the pacer would, at that rate, too; the lab judges the policy, not the
+// machine's timer).
 func scalePolicy(p *model.Policy, k float64) *model.Policy {
 	q := *p
 	rate := func(r model.Rate) model.Rate { return model.Rate(float64(r) * k) }
@@ -75,7 +84,7 @@ func scalePolicy(p *model.Policy, k float64) *model.Policy {
 	for i, c := range p.Classes {
 		sdu := max(c.MaxSDU, 1518)
 		c.Rate, c.Peak = rate(c.Rate), rate(c.Peak)
-		c.Bucket = size(c.Bucket, 2*sdu)
+		c.Bucket = size(c.Bucket, max(2*sdu, model.Size(float64(c.Rate)/8*minDepth.Seconds())))
 		q.Classes[i] = c
 	}
 	q.Flows = make([]model.Flow, len(p.Flows))
