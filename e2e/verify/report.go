@@ -1,9 +1,11 @@
 package verify
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 const (
 	chartW, chartH       = 640, 220
 	padL, padR, padT, pB = 70, 110, 14, 30
+	labelGap             = 12
 )
 
 // reportData is the template's input.
@@ -51,7 +54,7 @@ type chart struct {
 }
 
 type hline struct {
-	Y           float64
+	Y, LabelY   float64
 	Label, Kind string
 }
 
@@ -125,6 +128,14 @@ func (r *Result) chart(c *ClassTraffic) chart {
 	}
 	if offered > 0 {
 		ch.Lines = append(ch.Lines, hline{Y: y(offered), Label: "offered " + model.Rate(offered).Approx(), Kind: "offered"})
+	}
+	// Labels of lines closer than a text line apart are moved apart.
+	slices.SortFunc(ch.Lines, func(a, b hline) int { return cmp.Compare(a.Y, b.Y) })
+	for i := range ch.Lines {
+		ch.Lines[i].LabelY = ch.Lines[i].Y
+		if i > 0 && ch.Lines[i].LabelY < ch.Lines[i-1].LabelY+labelGap {
+			ch.Lines[i].LabelY = ch.Lines[i-1].LabelY + labelGap
+		}
 	}
 	for i := 0; i <= 4; i++ {
 		v := top * float64(i) / 4
@@ -200,7 +211,7 @@ svg text{font-size:11px;fill:#333}.grid{stroke:#eee}.axis{stroke:#999}
 {{end}}<line class="axis" x1="{{.PlotL}}" x2="{{.PlotL}}" y1="{{.PlotT}}" y2="{{.PlotB}}"/><line class="axis" x1="{{.PlotL}}" x2="{{.PlotR}}" y1="{{.PlotB}}" y2="{{.PlotB}}"/>
 {{range .Phases}}<line class="phase" x1="{{.X}}" x2="{{.X}}" y1="{{$c.PlotT}}" y2="{{$c.PlotB}}"/><text x="{{.X}}" dx="3" y="{{add 10 $c.PlotT}}">{{.Label}}</text>
 {{end}}<polyline class="achieved" points="{{.Achieved}}"/>
-{{range .Lines}}<line class="{{.Kind}}" x1="{{$c.PlotL}}" x2="{{$c.PlotR}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{add 4 $c.PlotR}}" y="{{.Y}}" dy="4">{{.Label}}</text>
+{{range .Lines}}<line class="{{.Kind}}" x1="{{$c.PlotL}}" x2="{{$c.PlotR}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{add 4 $c.PlotR}}" y="{{.LabelY}}" dy="4">{{.Label}}</text>
 {{end}}<text x="{{add 4 .PlotR}}" y="{{add 0 .PlotB}}" dy="-4" fill="#1f6fd1">achieved</text>
 </svg>
 <figcaption class="marks">{{.Marks}}</figcaption></figure>
