@@ -110,7 +110,7 @@ func (r *Result) chart(c *ClassTraffic) chart {
 	for _, v := range ws {
 		top = max(top, v)
 	}
-	top = niceCeil(top * 1.15)
+	top = niceCeil(max(top*1.15, 1e3)) // an idle class: a 1 kbit/s scale, not 1 bit/s
 	x := func(k float64) float64 {
 		return padL + k*float64(ch.PlotR-padL)/float64(max(len(ws), 1))
 	}
