@@ -17,7 +17,7 @@ FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./
 
 # Debian packages the demo needs, and those the tests need on top.
 DEMO_PACKAGES := iproute2 ethtool
-APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make
+APT_PACKAGES  := $(DEMO_PACKAGES) iperf3 qemu-system-x86 busybox-static cpio kmod gcc make chromium libxml2-utils
 
 .PHONY: all build test unit lint fuzz bench e2e e2e-veth e2e-kernel e2e-gnmi e2e-kube bench-pacer demo deps deps-demo generate-oc generate-crd clean image bench-fleet
 
@@ -30,11 +30,11 @@ build:
 test: deps lint unit fuzz e2e
 
 # unit runs every package's tests except the veth lab's timing scenarios
-# (fallback/datapath, e2e/vethlab, e2e/veth), which e2e-veth runs one
+# (fallback/datapath, e2e/vethlab, e2e/veth, e2e/verify), which e2e-veth runs one
 # package at a time: beside other packages' tests on two cores their 1 s
 # windows measure the machine, not the pacer.
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/fallback/datapath$$' -e '/e2e/vethlab$$' -e '/e2e/veth$$')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/fallback/datapath$$' -e '/e2e/vethlab$$' -e '/e2e/veth$$' -e '/e2e/verify$$')
 
 lint: $(STATICCHECK)
 	@bad=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \

@@ -12,12 +12,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/qosplane/qosplane/e2e/vethlab"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	vethlab.RoleMain() // qosplane verify re-executes this binary as the lab's pacer
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -51,6 +54,7 @@ func commands() []command {
 		{"remove", "remove POLICY: remove what qosplane installed on every target", runRemove},
 		{"agent", "agent POLICY: keep every target at its policy (reload on change and SIGHUP, drift repair, status API)", runAgent},
 		{"controller", "controller [--kubeconfig F] [--namespace NS] [--lease-name N] [--identity ID] [--lease-duration D] [--renew-deadline D] [--retry-period D] [--parallelism N] [--switch-timeout D]: fleet controller (policy status, switches; leader-elected)", runController},
+		{"verify", "verify POLICY [--target T] [--expect FILE] [--duration D] [--junit FILE] [--report FILE.html]: run the policy on the software pacer in a veth lab and check it does what it says (root)", runVerify},
 		{"status", "status [--watch] [-o text|json]: what the agent runs where, with counters", runStatus},
 		{"profiles", "profiles: list the built-in capability profiles", runProfiles},
 		{"version", "version: print the version", runVersion},

@@ -50,6 +50,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"plan", "--caps", "ice", "../../examples/host.yaml"}, exitOK, "target host-nic (nic, profile ice, capacity 100Gbit)", ""},
 		{[]string{"plan", "../../examples/leaf.yaml", "--target", "leaf9"}, exitInvalid, "", `no target "leaf9" in policy "fabric" (targets: leaf1, leaf2)`},
 		{[]string{"plan", "../../examples/leaf.yaml", "--target", "leaf2"}, exitOK, "target leaf2 (switch, profile openconfig-switch", ""},
+		{[]string{"verify"}, exitUsage, "", "usage: qosplane verify POLICY"},
+		{[]string{"verify", "../../examples/lab.yaml", "--duration", "1s"}, exitUsage, "", "--duration 1s: at least 2s"},
+		{[]string{"verify", "../../examples/leaf.yaml", "--target", "leaf9"}, exitInvalid, "", `no target "leaf9" in policy "fabric"`},
+		{[]string{"verify", "../../examples/lab.yaml", "--expect", "../../e2e/verify/testdata/bad.expect.yaml"}, exitInvalid, "",
+			`../../e2e/verify/testdata/bad.expect.yaml:4:35: expect[0]: "p99 delay under 2 ms": unknown clause`},
 		{[]string{"version"}, exitOK, "qosplane dev", ""},
 		{[]string{"profiles"}, exitOK, "mlx5-switchdev", ""},
 	} {

@@ -238,7 +238,7 @@ func report(w io.Writer, p *model.Policy, flows []vethlab.Flow, sent []vethlab.S
 			peak = c.Peak.String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%.1f%%\t%s\t%s\n", f.Name, c.NonConforming, c.Rate, peak,
-			offeredRate.Approx(), achieved.Approx(), loss, shares(r.DSCP[:], r.Packets, -1), shares(r.PCP[:], r.Packets, 8))
+			offeredRate.Approx(), achieved.Approx(), loss, vethlab.Shares(r.DSCP[:], r.Packets, -1), vethlab.Shares(r.PCP[:], r.Packets, 8))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nshape holds a class to its rate by queueing; borrow sends the excess on idle capacity, marked")
@@ -271,27 +271,6 @@ func check(p *model.Policy, flows []vethlab.Flow, sent []vethlab.SentStats, got 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// shares prints the values seen and their share of packets, e.g.
-// "46 (100%)" or "24 (71%), 0 (29%)"; index untagged (if >= 0) is printed as
-// "untagged".
-func shares(counts []uint64, total uint64, untagged int) string {
-	if total == 0 {
-		return "-"
-	}
-	var parts []string
-	for v, n := range counts {
-		if n == 0 {
-			continue
-		}
-		label := fmt.Sprint(v)
-		if v == untagged {
-			label = "untagged"
-		}
-		parts = append(parts, fmt.Sprintf("%s (%.0f%%)", label, 100*float64(n)/float64(total)))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // tail returns the end of the agent's log for error messages.

@@ -1,8 +1,10 @@
 package vethlab
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // WindowRates returns the rate in bit/s of windows [from, to) of fr (a
@@ -69,4 +71,25 @@ func MaxBurst(arr []Arrival, rate float64) float64 {
 		return 0
 	}
 	return best
+}
+
+// Shares prints the values counted and their share of total, e.g. "46
+// (100%)" or "24 (71%), 0 (29%)" (counts per DSCP or PCP value, as in
+// FlowResult); index untagged (if >= 0) is printed as "untagged".
+func Shares(counts []uint64, total uint64, untagged int) string {
+	if total == 0 {
+		return "-"
+	}
+	var parts []string
+	for v, n := range counts {
+		if n == 0 {
+			continue
+		}
+		label := fmt.Sprint(v)
+		if v == untagged {
+			label = "untagged"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%.0f%%)", label, 100*float64(n)/float64(total)))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -16,15 +16,42 @@ const (
 	vlanLen      = 4
 	ipLen        = 20
 	udpLen       = 8
+	tcpLen       = 20
 	// MinFrame is the smallest frame size (bytes) the generator builds
 	// without a VLAN tag.
 	MinFrame = ethLen + ipLen + udpLen + payloadLen
 )
 
+// IP protocol numbers the generator builds.
+const (
+	ProtoTCP = 6
+	ProtoUDP = 17
+)
+
+// l4Len is the transport header length of proto (a TCP header without
+// options, else UDP).
+func l4Len(proto uint8) int {
+	if proto == ProtoTCP {
+		return tcpLen
+	}
+	return udpLen
+}
+
+// MinFrameOf is the smallest frame size (bytes) of a flow: MinFrame plus
+// the VLAN tag and the longer TCP header where the flow has them.
+func MinFrameOf(f Flow) int {
+	n := ethLen + ipLen + l4Len(f.Proto) + payloadLen
+	if f.VLAN != 0 {
+		n += vlanLen
+	}
+	return n
+}
+
 // frameSpec says how to build one flow's frames.
 type frameSpec struct {
 	dstMAC, srcMAC net.HardwareAddr
 	src, dst       netip.Addr
+	proto          uint8 // ProtoUDP or ProtoTCP
 	srcPort        uint16
 	dstPort        uint16
 	dscp           uint8
@@ -57,20 +84,32 @@ func buildFrame(b []byte, s frameSpec) (seqOff int) {
 	binary.BigEndian.PutUint16(ip[2:], uint16(ipTotal))
 	binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF
 	ip[8] = 64
-	ip[9] = 17
+	ip[9] = ProtoUDP
+	if s.proto == ProtoTCP {
+		ip[9] = ProtoTCP
+	}
 	a4, d4 := s.src.As4(), s.dst.As4()
 	copy(ip[12:16], a4[:])
 	copy(ip[16:20], d4[:])
 	binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip))
-	udp := b[off+ipLen:]
-	binary.BigEndian.PutUint16(udp[0:], s.srcPort)
-	binary.BigEndian.PutUint16(udp[2:], s.dstPort)
-	binary.BigEndian.PutUint16(udp[4:], uint16(ipTotal-ipLen))
-	// UDP checksum 0: none (allowed for IPv4).
-	p := udp[udpLen:]
+	l4 := b[off+ipLen:]
+	binary.BigEndian.PutUint16(l4[0:], s.srcPort)
+	binary.BigEndian.PutUint16(l4[2:], s.dstPort)
+	if ip[9] == ProtoTCP {
+		// A bare ACK segment (no connection: the receiver reads it from a
+		// packet socket); its checksum is left 0, nothing verifies it.
+		l4[12] = tcpLen / 4 << 4
+		l4[13] = 0x10
+		binary.BigEndian.PutUint16(l4[14:], 65535)
+	} else {
+		binary.BigEndian.PutUint16(l4[4:], uint16(ipTotal-ipLen))
+		// UDP checksum 0: none (allowed for IPv4).
+	}
+	hl := l4Len(ip[9])
+	p := l4[hl:]
 	binary.BigEndian.PutUint32(p[0:], payloadMagic)
 	binary.BigEndian.PutUint16(p[4:], s.flow)
-	return off + ipLen + udpLen + 6
+	return off + ipLen + hl + 6
 }
 
 func ipChecksum(h []byte) uint16 {
@@ -118,12 +157,12 @@ func parseFrame(b []byte) (p parsed, inlineTag uint16, tagged, ok bool) {
 		return p, 0, false, false
 	}
 	ip := b[off : off+ipLen]
-	if ip[0] != 0x45 || ip[9] != 17 {
+	if ip[0] != 0x45 || ip[9] != ProtoUDP && ip[9] != ProtoTCP || len(b) < off+ipLen+l4Len(ip[9])+payloadLen {
 		return p, 0, false, false
 	}
 	p.dscp, p.ecn = ip[1]>>2, ip[1]&3
 	p.ipOK = ipChecksum(ip) == binary.BigEndian.Uint16(ip[10:])
-	pl := b[off+ipLen+udpLen:]
+	pl := b[off+ipLen+l4Len(ip[9]):]
 	if binary.BigEndian.Uint32(pl) != payloadMagic {
 		return p, 0, false, false
 	}

@@ -1,20 +1,33 @@
 package vethlab
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Flow is one stream of UDP frames the generator sends from app to peer.
-// Frames carry the flow's index in the generator's list, a sequence number
-// and the send time.
+// Flow is one stream of IPv4 frames (UDP unless Proto says TCP) the
+// generator sends from app to peer. Frames carry the flow's index in the
+// generator's list, a sequence number and the send time.
 type Flow struct {
-	Name    string
+	Name string
+	// Proto is the IP protocol, ProtoUDP or ProtoTCP (a bare ACK segment
+	// of no connection); 0 means UDP.
+	Proto uint8
+	// Src and Dst are the IPv4 addresses; the zero Addr stands for the
+	// lab's AppIP and PeerIP. Frames reach peer0 by its MAC address
+	// whatever Dst is (in bridge mode; route mode routes by Dst).
+	Src, Dst netip.Addr
+	// SrcPort is the source port; 0 means the generator's own, 40000 plus
+	// the flow's index, which the peer's IP stack drops silently (see
+	// New). Another source port to the PeerIP may draw ICMP or TCP resets.
+	SrcPort uint16
 	DstPort uint16
 	// Rate is the sending rate in bit/s counted on L2 frames; the
 	// generator keeps the average exact and sends in bursts of at most a
@@ -94,12 +107,15 @@ func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 	}
 	st := make([]*state, len(flows))
 	for i, f := range flows {
-		if f.Size < MinFrame+int(boolInt(f.VLAN != 0))*vlanLen || f.Size > 9000 {
+		if f.Size < MinFrameOf(f) || f.Size > 9000 {
 			return nil, 0, fmt.Errorf("flow %q: size %d out of range", f.Name, f.Size)
 		}
+		if f.Proto != 0 && f.Proto != ProtoUDP && f.Proto != ProtoTCP || f.Src.IsValid() && !f.Src.Is4() || f.Dst.IsValid() && !f.Dst.Is4() {
+			return nil, 0, fmt.Errorf("flow %q: the generator sends IPv4 UDP or TCP only", f.Name)
+		}
 		s := &state{f: f, m: newMmsgs(genBatch, f.Size, 0)}
-		spec := frameSpec{dstMAC: l.NextHopMAC, srcMAC: l.AppMAC, src: l.AppIP, dst: l.PeerIP,
-			srcPort: genSrcPort + uint16(i), dstPort: f.DstPort, dscp: f.DSCP, ecn: f.ECN, vlan: f.VLAN, pcp: f.PCP,
+		spec := frameSpec{dstMAC: l.NextHopMAC, srcMAC: l.AppMAC, src: cmpOr(f.Src, l.AppIP), dst: cmpOr(f.Dst, l.PeerIP),
+			proto: f.Proto, srcPort: cmp.Or(f.SrcPort, genSrcPort+uint16(i)), dstPort: f.DstPort, dscp: f.DSCP, ecn: f.ECN, vlan: f.VLAN, pcp: f.PCP,
 			size: f.Size, flow: uint16(i)}
 		for _, b := range s.m.bufs {
 			s.seqOff = buildFrame(b, spec)
@@ -171,11 +187,12 @@ func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 	}
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// cmpOr returns a, or def when a is the zero Addr.
+func cmpOr(a, def netip.Addr) netip.Addr {
+	if a.IsValid() {
+		return a
 	}
-	return 0
+	return def
 }
 
 // credit counts messages [from, from+n) of a send as sent or failed.

@@ -1,0 +1,109 @@
+package verify
+
+import (
+	"testing"
+
+	"github.com/qosplane/qosplane/model"
+)
+
+func setup(t *testing.T, p *model.Policy) (*Setup, *Traffic) {
+	t.Helper()
+	s, err := NewSetup(p, &p.Targets[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Derive(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, tr
+}
+
+// TestDeriveHost derives host.yaml's traffic: rates scaled to the lab's
+// port, each flow's packet within its match and outside the more specific
+// flows', the IPv6 flow not verified with its reason.
+func TestDeriveHost(t *testing.T) {
+	s, tr := setup(t, loadExample(t, "host.yaml"))
+	if s.Scale != 0.002 || s.Plan.Pacer.PortRate != 200e6 {
+		t.Errorf("scale %v port %v, want 0.002 and 200Mbit", s.Scale, s.Plan.Pacer.PortRate)
+	}
+	byName := map[string]FlowTraffic{}
+	for _, f := range tr.Flows {
+		byName[f.Flow] = f
+	}
+	p := s.Policy
+	for _, f := range p.Flows {
+		ft := byName[f.Name]
+		if f.Name == "backup-v6" {
+			if ft.NotVerified == "" {
+				t.Errorf("backup-v6 (IPv6) verified")
+			}
+			continue
+		}
+		if ft.NotVerified != "" {
+			t.Errorf("%s: not verified: %s", f.Name, ft.NotVerified)
+			continue
+		}
+		g := ft.Gen
+		pk := packet{src: g.Src, dst: g.Dst, proto: model.UDP, sport: g.SrcPort, dport: g.DstPort, vlan: g.VLAN, dscp: g.DSCP}
+		if g.Proto == 6 {
+			pk.proto = model.TCP
+		}
+		if !matches(&f.Match, pk) {
+			t.Errorf("%s: packet %+v outside its match", f.Name, pk)
+		}
+		for _, o := range p.Flows {
+			if o.Name != f.Name && matches(&o.Match, pk) && o.Match.Specificity().Compare(f.Match.Specificity()) > 0 {
+				t.Errorf("%s: packet %+v also matches the more specific %s", f.Name, pk, o.Name)
+			}
+		}
+		if g.Rate == 0 || g.Size < 64 || g.Size > 1000 {
+			t.Errorf("%s: rate %d size %d", f.Name, g.Rate, g.Size)
+		}
+	}
+	voice := classPlan(tr, "voice")
+	if voice.Plan.Rate != 100e3 || voice.Plan.Peak != 200e3 {
+		t.Errorf("voice scaled to %v/%v, want 100kbit/200kbit", voice.Plan.Rate, voice.Plan.Peak)
+	}
+	if voice.Offered < 1.5*100e3 {
+		t.Errorf("voice offered %v, want above its rate", voice.Offered)
+	}
+}
+
+// TestDeriveShadowed reports a flow whose every packet an earlier, more
+// specific flow takes as not verified.
+func TestDeriveShadowed(t *testing.T) {
+	src := `name: s
+classes:
+  - {name: a, service: guaranteed, rate: 10Mbit}
+  - {name: b, service: best-effort, rate: 10Mbit}
+flows:
+  - {name: wide, class: b, match: {protocol: udp, dst-port: 5000-5001}}
+  - {name: lo, class: a, match: {protocol: udp, dst-port: 5000}}
+  - {name: hi, class: a, match: {protocol: udp, dst-port: 5001}}
+  - {name: other, class: b, match: {protocol: udp, dst-port: 6000}}
+targets:
+  - {name: t, kind: nic, interface: pa, profile: none, capacity: 100Mbit, fallback: {mode: bridge, peer: pb}}
+`
+	p, err := model.Parse("s.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tr := setup(t, p)
+	for _, f := range tr.Flows {
+		shadowed := f.Flow == "wide"
+		if (f.NotVerified != "") != shadowed {
+			t.Errorf("%s: not verified %q, want shadowed=%v", f.Flow, f.NotVerified, shadowed)
+		}
+	}
+	exps := Derived(&Setup{}, tr)
+	found := false
+	for _, e := range exps {
+		if e.Kind == FlowExercised && e.Flow == "wide" && e.Reason != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no not-verified expectation for the shadowed flow")
+	}
+}
