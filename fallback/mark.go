@@ -54,12 +54,19 @@ func csumUpdate(hc, m, m1 uint16) uint16 {
 	return ^uint16(s)
 }
 
-// ipv4Checksum computes an IPv4 header checksum from scratch (the checksum
-// field is summed as is, so a correct header sums to 0).
+// ipv4Checksum computes the Internet checksum of h from scratch, e.g. an
+// IPv4 header's (the checksum field is summed as is, so a correct header
+// sums to 0). An odd last byte is summed as if padded with a zero.
 func ipv4Checksum(h []byte) uint16 {
 	var s uint32
 	for i := 0; i+1 < len(h); i += 2 {
 		s += uint32(binary.BigEndian.Uint16(h[i:]))
+		if s >= 1<<31 {
+			s = s&0xFFFF + s>>16
+		}
+	}
+	if len(h)%2 == 1 {
+		s += uint32(h[len(h)-1]) << 8
 	}
 	for s>>16 != 0 {
 		s = s&0xFFFF + s>>16
