@@ -414,6 +414,9 @@ func TestPacerSlowLink(t *testing.T) {
 		if st != want {
 			t.Errorf("stats %+v, want %+v", st, want)
 		}
+		if c := p.Counters().SlowLink; c == nil || c.DFWhole != 1 || c.MSSClamped != 2 || c.Fragments != 3 {
+			t.Errorf("Counters().SlowLink %+v, want the stats", c)
+		}
 		if mss[571] != 1 || mss[551] != 1 || mss[1460] != 1 {
 			t.Errorf("MSS sent %v, want 571 (IPv4), 551 (IPv6) and the voice SYN's 1460", mss)
 		}
