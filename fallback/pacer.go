@@ -33,7 +33,7 @@ type Pacer struct {
 	fastPending []FastFlow // offers not yet taken by FastFlows
 	fastRefused uint64     // offers refused: fastPending was full
 	lastUrgent  int64      // ns: the last arrival of a class that bounds delay (0: none)
-	slow        slowLink   // best-effort segment cutting on a slow port
+	slow        *slowLink  // best-effort segment cutting on a slow port
 
 	// scan makes classify scan the rules instead of searching the tuple
 	// space: New sets it for at most scanMaxRules rules; tests and
@@ -162,6 +162,7 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 	if p.FastPath() {
 		p.fastPending = make([]FastFlow, 0, maxFastPending)
 	}
+	p.slow = &slowLink{}
 	if sl := cfg.SlowLink; sl != nil && !cfg.NoSlowLink {
 		p.slow = newSlowLink(sl)
 	}

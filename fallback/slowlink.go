@@ -19,12 +19,14 @@ type slowLink struct {
 	pub pubSlowLink   // published copy
 	// frags is scratch for the fragments of one datagram.
 	frags []*Packet
+	// revClamped counts ClampReverse's clamps (any goroutine).
+	revClamped atomic.Uint64
 }
 
 // SlowLinkStats count what the pacer did on a slow link.
 type SlowLinkStats struct {
 	// MSSClamped counts best-effort SYNs and SYN-ACKs whose MSS option
-	// was lowered.
+	// was lowered, both ways (Enqueue and ClampReverse).
 	MSSClamped uint64
 	// Fragmented counts best-effort IPv4 datagrams cut, Fragments the
 	// fragments they became.
@@ -49,7 +51,7 @@ func (s *slowLink) publish() {
 
 func (s *slowLink) stats() SlowLinkStats {
 	return SlowLinkStats{
-		MSSClamped: s.pub.clamped.Load(), Fragmented: s.pub.fragmented.Load(), Fragments: s.pub.fragments.Load(),
+		MSSClamped: s.pub.clamped.Load() + s.revClamped.Load(), Fragmented: s.pub.fragmented.Load(), Fragments: s.pub.fragments.Load(),
 		DFWhole: s.pub.dfWhole.Load(), FragDropped: s.pub.fragDropped.Load(),
 	}
 }
@@ -130,8 +132,8 @@ func rewrite(f []byte, start, csum, off int, b []byte, partial bool) {
 	binary.BigEndian.PutUint16(f[csum:], hc)
 }
 
-func newSlowLink(sl *offload.SlowLink) slowLink {
-	return slowLink{
+func newSlowLink(sl *offload.SlowLink) *slowLink {
+	return &slowLink{
 		frame: int(sl.Frame), mss4: uint16(min(sl.MSS4, 0xFFFF)), mss6: uint16(min(sl.MSS6, 0xFFFF)),
 		frags: make([]*Packet, 0, 64),
 	}
@@ -142,7 +144,7 @@ func newSlowLink(sl *offload.SlowLink) slowLink {
 // cut into fragments, each admitted on its own in the class the whole
 // datagram was classified into (later fragments carry no ports).
 func (p *Pacer) enqueueSlow(pkt *Packet, pr *parsed, c *class, r *rule, now int64) {
-	s := &p.slow
+	s := p.slow
 	switch {
 	case pr.proto == protoTCP:
 		mss := s.mss4
@@ -182,4 +184,45 @@ func (p *Pacer) enqueueSlow(pkt *Packet, pr *parsed, c *class, r *rule, now int6
 		}
 	}
 	p.admit(pkt, pr, c, r, now)
+}
+
+// ClampsReverse reports whether the pacer wants the reverse direction's
+// frames through ClampReverse: it cuts best-effort segments on a slow link.
+func (p *Pacer) ClampsReverse() bool { return p.slow.frame > 0 }
+
+// ClampReverse clamps the MSS of a TCP SYN or SYN-ACK f travelling the
+// reverse way (from the peer towards the shaped interface) when its
+// connection, classified as the shaped direction sees it (addresses and
+// ports swapped; the DSCP and interface are the reverse frame's), is not
+// of a class that bounds delay. The MSS a peer announces is the one the
+// shaped side's TCP sends with, so this is what makes the shaped side's
+// best-effort segments small. vnet is the frame's virtio_net_hdr (nil:
+// none). Safe from any goroutine: it reads only the pacer's rules.
+func (p *Pacer) ClampReverse(f []byte, vnet *[10]byte) {
+	if p.slow.frame == 0 {
+		return
+	}
+	var pr parsed
+	parse(f, &pr)
+	if pr.proto != protoTCP || pr.hdrEnd == 0 || f[pr.l4+13]&tcpFlagSYN == 0 {
+		return
+	}
+	fwd := pr
+	fwd.srcHi, fwd.srcLo, fwd.dstHi, fwd.dstLo = pr.dstHi, pr.dstLo, pr.srcHi, pr.srcLo
+	fwd.sport, fwd.dport = pr.dport, pr.sport
+	fwd.ports = uint32(fwd.sport) | uint32(fwd.dport)<<16
+	c := p.dflt
+	if ri := p.classify(&fwd, 0); ri >= 0 {
+		c = p.rules[ri].cls
+	}
+	if c.urgent {
+		return
+	}
+	mss := p.slow.mss4
+	if pr.family == 6 {
+		mss = p.slow.mss6
+	}
+	if clampMSS(f, &pr, mss, vnet != nil && vnet[0]&vnetFlagNeedsCsum != 0) {
+		p.slow.revClamped.Add(1)
+	}
 }

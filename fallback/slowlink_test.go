@@ -430,3 +430,33 @@ func TestPacerSlowLink(t *testing.T) {
 		}
 	}
 }
+
+// TestClampReverse: a SYN-ACK coming back from the peer is clamped when
+// its connection, as the shaped side sees it, is best effort, and left
+// alone when it is of a class that bounds delay (ssh: dst-port 22 on the
+// shaped side, source port 22 here).
+func TestClampReverse(t *testing.T) {
+	p := newPacer(t, slowPlan(), Config{})
+	if !p.ClampsReverse() {
+		t.Fatal("ClampsReverse false on a slow link")
+	}
+	be := syn(false, true, optsLinux) // from port 40000: best effort
+	p.ClampReverse(be, nil)
+	ssh := syn(false, true, optsLinux)
+	binary.BigEndian.PutUint16(ssh[14+20:], 22)
+	binary.BigEndian.PutUint16(ssh[14+20+16:], 0)
+	binary.BigEndian.PutUint16(ssh[14+20+16:], ipv4Checksum(pseudoAndL4(ssh)))
+	p.ClampReverse(ssh, nil)
+	if mssOf(t, be) != 571 || ipv4Checksum(pseudoAndL4(be)) != 0 {
+		t.Errorf("best-effort SYN-ACK: MSS %d (checksum %#x), want 571 and a right checksum", mssOf(t, be), ipv4Checksum(pseudoAndL4(be)))
+	}
+	if mssOf(t, ssh) != 1460 {
+		t.Errorf("ssh SYN-ACK: MSS %d, want 1460 untouched", mssOf(t, ssh))
+	}
+	if got := p.Stats().SlowLink.MSSClamped; got != 1 {
+		t.Errorf("MSSClamped %d, want 1", got)
+	}
+	if newPacer(t, slowPlan(), Config{NoSlowLink: true}).ClampsReverse() {
+		t.Error("ClampsReverse with NoSlowLink")
+	}
+}
