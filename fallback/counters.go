@@ -99,7 +99,7 @@ func (p *Pacer) Counters() *offload.Counters {
 		st := p.slow.stats()
 		out.SlowLink = &offload.SlowLinkCounters{
 			MSSClamped: st.MSSClamped, Fragmented: st.Fragmented, Fragments: st.Fragments,
-			DFWhole: st.DFWhole, FragDropped: st.FragDropped,
+			DFWhole: st.DFWhole, GSOSplit: st.GSOSplit, Segments: st.Segments, FragDropped: st.FragDropped,
 		}
 	}
 	for i := range p.rules {

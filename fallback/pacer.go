@@ -209,12 +209,16 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 		p.enqueueSlow(pkt, &pr, c, r, now)
 		return
 	}
-	p.admit(pkt, &pr, c, r, now)
+	p.admit(pkt, &pr, c, r, now, wire)
 }
 
 // admit meters, marks and queues (or drops) pkt, parsed as pr, of class c
-// and rule r (nil: none); pkt.wire is its wire length.
-func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64) {
+// and rule r (nil: none); pkt.wire is its wire length. The queue bound is
+// checked as if bound bytes arrived (the whole frame pkt was cut from, so
+// that its pieces are taken or refused together), and not at all when
+// bound is 0 (a later piece of a frame whose first piece was taken). It
+// reports whether pkt was queued.
+func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64, bound int) bool {
 	f := pkt.Frame()
 	wire := int(pkt.wire)
 	segs, seg := pkt.segments(pr)
@@ -222,7 +226,7 @@ func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64) {
 	p.meter(&v, c, r, wire, segs, seg, now)
 	if v.drop {
 		p.dropPkt(c, pkt, wire)
-		return
+		return false
 	}
 	pkt.cost = int32(v.cost)
 	e := &c.conf
@@ -234,11 +238,11 @@ func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64) {
 	// the bound and dropped only above twice it. Credit taken for a packet
 	// dropped here goes back to its meters.
 	ect := ecnCapable(pr)
-	qb := e.q.bytes + int64(wire)
-	if !e.q.empty() && (qb > e.limit && !ect || qb > 2*e.limit) {
+	qb := e.q.bytes + int64(bound)
+	if bound > 0 && !e.q.empty() && (qb > e.limit && !ect || qb > 2*e.limit) {
 		v.refund()
 		p.dropPkt(c, pkt, wire)
-		return
+		return false
 	}
 	if ect && qb > e.limit/2 {
 		setCE(f, pr)
@@ -265,6 +269,7 @@ func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64) {
 	if p.sincePublish++; p.sincePublish >= publishEvery {
 		p.publishAll()
 	}
+	return true
 }
 
 // classOf finds the frame's class and rule (nil when none matched) through

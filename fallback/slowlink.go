@@ -9,8 +9,8 @@ import (
 
 // slowLink is the pacer's treatment of best-effort frames on a slow port
 // (offload.SlowLink): their TCP connections' MSS is clamped in SYNs and
-// SYN-ACKs, and their IPv4 datagrams without DF are cut into fragments of
-// at most frame bytes. Frames of classes that bound delay are untouched.
+// SYN-ACKs, their TCP GSO frames are split into segments, and their IPv4
+// datagrams without DF are cut into fragments of at most frame bytes. Frames of classes that bound delay are untouched.
 type slowLink struct {
 	frame      int    // largest best-effort frame, bytes; 0: off
 	mss4, mss6 uint16 // MSS written into SYNs offering more, bytes
@@ -34,25 +34,33 @@ type SlowLinkStats struct {
 	// DFWhole counts best-effort IPv4 non-TCP frames larger than the
 	// slow-link frame left whole because their DF flag forbids cutting.
 	DFWhole uint64
-	// FragDropped counts datagrams dropped because the packet pool could
-	// not hold their fragments.
+	// GSOSplit counts best-effort TCP GSO frames split into their
+	// Segments.
+	GSOSplit, Segments uint64
+	// FragDropped counts frames dropped because the packet pool could not
+	// hold their fragments or segments.
 	FragDropped uint64
 }
 
-type pubSlowLink struct{ clamped, fragmented, fragments, dfWhole, fragDropped atomic.Uint64 }
+type pubSlowLink struct {
+	clamped, fragmented, fragments, dfWhole, gsoSplit, segments, fragDropped atomic.Uint64
+}
 
 func (s *slowLink) publish() {
 	s.pub.clamped.Store(s.st.MSSClamped)
 	s.pub.fragmented.Store(s.st.Fragmented)
 	s.pub.fragments.Store(s.st.Fragments)
 	s.pub.dfWhole.Store(s.st.DFWhole)
+	s.pub.gsoSplit.Store(s.st.GSOSplit)
+	s.pub.segments.Store(s.st.Segments)
 	s.pub.fragDropped.Store(s.st.FragDropped)
 }
 
 func (s *slowLink) stats() SlowLinkStats {
 	return SlowLinkStats{
 		MSSClamped: s.pub.clamped.Load() + s.revClamped.Load(), Fragmented: s.pub.fragmented.Load(), Fragments: s.pub.fragments.Load(),
-		DFWhole: s.pub.dfWhole.Load(), FragDropped: s.pub.fragDropped.Load(),
+		DFWhole: s.pub.dfWhole.Load(), GSOSplit: s.pub.gsoSplit.Load(), Segments: s.pub.segments.Load(),
+		FragDropped: s.pub.fragDropped.Load(),
 	}
 }
 
@@ -140,12 +148,21 @@ func newSlowLink(sl *offload.SlowLink) *slowLink {
 }
 
 // enqueueSlow admits a best-effort frame on a slow link: a SYN's MSS is
-// clamped; an IPv4 datagram (not TCP) larger than the slow-link frame is
-// cut into fragments, each admitted on its own in the class the whole
-// datagram was classified into (later fragments carry no ports).
+// clamped; a TCP GSO frame is split into its segments (the pacer would
+// otherwise serve the whole burst as one unit); an IPv4 datagram (not TCP)
+// larger than the slow-link frame is cut into fragments. The pieces are
+// admitted one by one in the class the whole frame was classified into
+// (later fragments carry no ports).
 func (p *Pacer) enqueueSlow(pkt *Packet, pr *parsed, c *class, r *rule, now int64) {
 	s := p.slow
+	var res fragResult
 	switch {
+	case pr.proto == protoTCP && pkt.gso() > 0:
+		s.frags, res = splitGSO(pkt, pr, p.pool.get, s.frags[:0])
+		if res == fragCut {
+			s.st.GSOSplit++
+			s.st.Segments += uint64(1 + len(s.frags))
+		}
 	case pr.proto == protoTCP:
 		mss := s.mss4
 		if pr.family == 6 {
@@ -155,35 +172,46 @@ func (p *Pacer) enqueueSlow(pkt *Packet, pr *parsed, c *class, r *rule, now int6
 			s.st.MSSClamped++
 		}
 	case pr.family == 4 && int(pkt.wire) > s.frame:
-		var res fragResult
 		s.frags, res = fragment4(pkt, pr, s.frame, p.pool.get, s.frags[:0])
 		switch res {
 		case fragDF:
 			s.st.DFWhole++
-		case fragNoSpace:
-			for _, q := range s.frags {
-				p.pool.put(q)
-			}
-			s.st.FragDropped++
-			p.dropPkt(c, pkt, int(pkt.wire))
-			return
 		case fragCut:
 			s.st.Fragmented++
 			s.st.Fragments += uint64(1 + len(s.frags))
-			pkt.wire = int32(pkt.n)
-			parse(pkt.Frame(), pr)
-			p.admit(pkt, pr, c, r, now)
+		}
+	}
+	switch res {
+	case fragNoSpace:
+		for _, q := range s.frags {
+			p.pool.put(q)
+		}
+		s.st.FragDropped++
+		p.dropPkt(c, pkt, int(pkt.wire))
+	case fragCut:
+		// The pieces are taken or refused together, against the queue
+		// bound as the whole frame: a datagram missing a fragment is
+		// lost anyway, and a GSO burst cut down to the bound would cost
+		// TCP more than the burst did.
+		whole := int(pkt.wire)
+		pkt.wire = int32(pkt.n)
+		parse(pkt.Frame(), pr)
+		if !p.admit(pkt, pr, c, r, now, whole) {
 			for _, q := range s.frags {
-				var qr parsed
-				parse(q.Frame(), &qr)
-				q.hash = pkt.hash
-				q.wire = int32(q.n)
-				p.admit(q, &qr, c, r, now)
+				p.dropPkt(c, q, q.n)
 			}
 			return
 		}
+		for _, q := range s.frags {
+			var qr parsed
+			parse(q.Frame(), &qr)
+			q.hash = pkt.hash
+			q.wire = int32(q.n)
+			p.admit(q, &qr, c, r, now, 0)
+		}
+	default:
+		p.admit(pkt, pr, c, r, now, int(pkt.wire))
 	}
-	p.admit(pkt, pr, c, r, now)
 }
 
 // ClampsReverse reports whether the pacer wants the reverse direction's

@@ -56,7 +56,10 @@ type SlowLinkCounters struct {
 	Fragments  uint64 `json:"fragments"`
 	// DFWhole counts frames too large but left whole: their DF flag is set.
 	DFWhole uint64 `json:"df_whole"`
-	// FragDropped counts datagrams dropped: no room for their fragments.
+	// GSOSplit counts TCP GSO frames split into their Segments.
+	GSOSplit uint64 `json:"gso_split,omitempty"`
+	Segments uint64 `json:"segments,omitempty"`
+	// FragDropped counts frames dropped: no room for their pieces.
 	FragDropped uint64 `json:"frag_dropped,omitempty"`
 }
 

@@ -17,7 +17,7 @@ func TestStatusPrintsSlowLink(t *testing.T) {
 	}}}
 	var out bytes.Buffer
 	writeStatus(&out, st, false)
-	want := "slow link: 4 SYNs MSS-clamped, 10 datagrams cut into 30 fragments, 7 DF frames left whole, 0 dropped (no room to cut)"
+	want := "slow link: 4 SYNs MSS-clamped, 10 datagrams cut into 30 fragments, 7 DF frames left whole, 0 GSO frames split into 0 segments, 0 dropped (no room to cut)"
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("status lacks %q:\n%s", want, out.String())
 	}
