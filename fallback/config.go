@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/qosplane/qosplane/model"
+	"github.com/qosplane/qosplane/offload"
 )
 
 // Config tunes a Pacer. Zero fields take defaults.
@@ -13,6 +14,13 @@ type Config struct {
 	// TargetPlan.Pacer.PortRate, and if that is 0 too the port is not
 	// rate limited (the scheduler then only orders packets).
 	PortRate model.Rate
+	// SlowLink cuts best-effort segments on a slow port (clamped TCP MSS,
+	// IPv4 fragments); nil takes TargetPlan.Pacer.SlowLink, and without
+	// one frames are served whole.
+	SlowLink *offload.SlowLink
+	// NoSlowLink serves whole frames even where the plan asks for a slow
+	// link treatment (to measure without it). (Local addition.)
+	NoSlowLink bool
 	// MaxDelay bounds each class queue, expressed as delay at the class
 	// rate (the port rate for classes without one); default 20ms.
 	MaxDelay time.Duration

@@ -95,6 +95,13 @@ func (p *Pacer) Counters() *offload.Counters {
 			QueueDepth: u.depth.Load(), ConfiguredRate: c.plan.Rate, Where: offload.Pacer,
 		}
 	}
+	if p.slow.frame > 0 {
+		st := p.slow.stats()
+		out.SlowLink = &offload.SlowLinkCounters{
+			MSSClamped: st.MSSClamped, Fragmented: st.Fragmented, Fragments: st.Fragments,
+			DFWhole: st.DFWhole, GSOSplit: st.GSOSplit, Segments: st.Segments, FragDropped: st.FragDropped,
+		}
+	}
 	for i := range p.rules {
 		out.Rules[p.rules[i].id] = offload.RuleCounters{
 			Packets: p.rulePub[i].pkts.Load() + p.rulePub[i].fastPkts.Load(),

@@ -54,17 +54,32 @@ func csumUpdate(hc, m, m1 uint16) uint16 {
 	return ^uint16(s)
 }
 
-// ipv4Checksum computes an IPv4 header checksum from scratch (the checksum
-// field is summed as is, so a correct header sums to 0).
-func ipv4Checksum(h []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(h[i:]))
+// ipv4Checksum computes the Internet checksum of h from scratch, e.g. an
+// IPv4 header's (the checksum field is summed as is, so a correct header
+// sums to 0). An odd last byte is summed as if padded with a zero.
+func ipv4Checksum(h []byte) uint16 { return ^csumFold(csumAdd(0, h)) }
+
+// csumAdd adds the 16-bit big-endian words of b to the one's complement
+// sum s (not yet folded); an odd last byte counts as padded with a zero.
+func csumAdd(s uint32, b []byte) uint32 {
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+		if s >= 1<<31 {
+			s = s&0xFFFF + s>>16
+		}
 	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	return s
+}
+
+// csumFold folds a one's complement sum to 16 bits.
+func csumFold(s uint32) uint16 {
 	for s>>16 != 0 {
 		s = s&0xFFFF + s>>16
 	}
-	return ^uint16(s)
+	return uint16(s)
 }
 
 // setPCP writes the 802.1p priority pcp (0-7): it rewrites the outermost

@@ -33,6 +33,7 @@ type Pacer struct {
 	fastPending []FastFlow // offers not yet taken by FastFlows
 	fastRefused uint64     // offers refused: fastPending was full
 	lastUrgent  int64      // ns: the last arrival of a class that bounds delay (0: none)
+	slow        *slowLink  // best-effort segment cutting on a slow port
 
 	// scan makes classify scan the rules instead of searching the tuple
 	// space: New sets it for at most scanMaxRules rules; tests and
@@ -67,6 +68,8 @@ type Stats struct {
 	// FastRefused counts flows that qualified for the fast path but were
 	// not offered: too many offers were waiting for FastFlows.
 	FastRefused uint64
+	// SlowLink counts the slow-link treatment of best-effort frames.
+	SlowLink SlowLinkStats
 }
 
 // Stats returns pacer-wide counters; safe from any goroutine.
@@ -76,6 +79,7 @@ func (p *Pacer) Stats() Stats {
 		FlowCacheMiss: p.pub.cacheMisses.Load(), FlowCacheEvict: p.pub.cacheEvictions.Load(),
 		FlowCacheBypass: p.pub.cacheBypass.Load(),
 		FastRefused:     p.pub.fastRefused.Load(),
+		SlowLink:        p.slow.stats(),
 	}
 }
 
@@ -94,6 +98,9 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 	cfg.setDefaults()
 	if cfg.PortRate == 0 && tp.Pacer != nil {
 		cfg.PortRate = tp.Pacer.PortRate
+	}
+	if cfg.SlowLink == nil && tp.Pacer != nil {
+		cfg.SlowLink = tp.Pacer.SlowLink
 	}
 	if len(tp.Classes) == 0 {
 		return nil, fmt.Errorf("pacer %s: plan has no classes", tp.Target)
@@ -155,6 +162,10 @@ func New(tp *offload.TargetPlan, cfg Config) (*Pacer, error) {
 	if p.FastPath() {
 		p.fastPending = make([]FastFlow, 0, maxFastPending)
 	}
+	p.slow = &slowLink{}
+	if sl := cfg.SlowLink; sl != nil && !cfg.NoSlowLink {
+		p.slow = newSlowLink(sl)
+	}
 	p.s.timers = make(timerHeap, 0, len(p.classes))
 	packets := cfg.Packets
 	if packets <= 0 {
@@ -194,13 +205,28 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	c, r := p.classOf(pkt, &pr, now)
 	if c.urgent {
 		p.lastUrgent = now
+	} else if p.slow.frame > 0 {
+		p.enqueueSlow(pkt, &pr, c, r, now)
+		return
 	}
-	segs, seg := pkt.segments(&pr)
+	p.admit(pkt, &pr, c, r, now, wire)
+}
+
+// admit meters, marks and queues (or drops) pkt, parsed as pr, of class c
+// and rule r (nil: none); pkt.wire is its wire length. The queue bound is
+// checked as if bound bytes arrived (the whole frame pkt was cut from, so
+// that its pieces are taken or refused together), and not at all when
+// bound is 0 (a later piece of a frame whose first piece was taken). It
+// reports whether pkt was queued.
+func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64, bound int) bool {
+	f := pkt.Frame()
+	wire := int(pkt.wire)
+	segs, seg := pkt.segments(pr)
 	var v verdict
 	p.meter(&v, c, r, wire, segs, seg, now)
 	if v.drop {
 		p.dropPkt(c, pkt, wire)
-		return
+		return false
 	}
 	pkt.cost = int32(v.cost)
 	e := &c.conf
@@ -211,20 +237,20 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	// Bound the queue: tail drop, ECT packets CE-marked instead above half
 	// the bound and dropped only above twice it. Credit taken for a packet
 	// dropped here goes back to its meters.
-	ect := ecnCapable(&pr)
-	qb := e.q.bytes + int64(wire)
-	if !e.q.empty() && (qb > e.limit && !ect || qb > 2*e.limit) {
+	ect := ecnCapable(pr)
+	qb := e.q.bytes + int64(bound)
+	if bound > 0 && !e.q.empty() && (qb > e.limit && !ect || qb > 2*e.limit) {
 		v.refund()
 		p.dropPkt(c, pkt, wire)
-		return
+		return false
 	}
 	if ect && qb > e.limit/2 {
-		setCE(f, &pr)
+		setCE(f, pr)
 	}
 
 	if !c.pass {
-		setDSCP(f, &pr, v.mark.DSCP&63)
-		if grow := pkt.setPCP(&pr, v.mark.PCP); grow != 0 {
+		setDSCP(f, pr, v.mark.DSCP&63)
+		if grow := pkt.setPCP(pr, v.mark.PCP); grow != 0 {
 			pkt.wire += int32(grow * segs)
 			pkt.cost += int32(grow * segs)
 		}
@@ -243,6 +269,7 @@ func (p *Pacer) Enqueue(pkt *Packet, now int64) {
 	if p.sincePublish++; p.sincePublish >= publishEvery {
 		p.publishAll()
 	}
+	return true
 }
 
 // classOf finds the frame's class and rule (nil when none matched) through
@@ -386,6 +413,7 @@ func (p *Pacer) publishAll() {
 	p.pub.cacheEvictions.Store(p.cache.evictions)
 	p.pub.cacheBypass.Store(p.cache.bypassed)
 	p.pub.fastRefused.Store(p.fastRefused)
+	p.slow.publish()
 }
 
 // Dequeue moves up to len(out) packets that may leave at now into out, in

@@ -20,6 +20,7 @@ type parsed struct {
 	tagOff int // offset of the outermost 802.1Q/802.1ad tag's TPID, -1 none
 	l3     int // IP header offset, -1 when not IP
 	hdrEnd int // end of the L4 header (TCP/UDP), 0 unknown
+	l4     int // L4 header offset when hasPort
 	family uint8
 	proto  uint8
 	tos    uint8 // IPv4 TOS / IPv6 traffic class (DSCP<<2 | ECN)
@@ -148,6 +149,7 @@ func parseL4(f []byte, off int, pr *parsed) {
 	pr.dport = binary.BigEndian.Uint16(f[off+2:])
 	pr.ports = uint32(pr.sport) | uint32(pr.dport)<<16
 	pr.hasPort = true
+	pr.l4 = off
 	switch pr.proto {
 	case protoTCP:
 		if len(f) >= off+20 {

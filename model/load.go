@@ -75,6 +75,9 @@ func applyDefaults(p *Policy, r *reporter) {
 		if t.Kind == NIC && t.Fallback.Mode == "" {
 			t.Fallback.Mode = "attach"
 		}
+		if t.Kind == NIC && t.Fallback.SlowLink == 0 {
+			t.Fallback.SlowLink = DefaultSlowLink
+		}
 		if t.Kind == NIC && t.Fallback.Mode == "bridge" && t.Fallback.OnFailure == "" {
 			t.Fallback.OnFailure = "bypass"
 		}

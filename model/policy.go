@@ -8,6 +8,8 @@
 // the L2 frame as the Linux kernel counts it (no FCS, preamble or gap).
 package model
 
+import "time"
+
 // Policy is one policy file after Load: defaults applied and validated.
 type Policy struct {
 	// Name identifies the policy; it prefixes what qosplane installs.
@@ -77,7 +79,17 @@ type Class struct {
 	RoCE bool `yaml:"roce" json:"roce,omitempty"`
 	// PFC asks for priority flow control (lossless) on the class's priority.
 	PFC bool `yaml:"pfc" json:"pfc,omitempty"`
+	// Latency is the most delay a packet of the class tolerates at a
+	// target (the flowspec's Latency), for service types that bound delay
+	// (ServiceType.BoundsDelay); zero: not stated, DefaultLatency is
+	// assumed. A pacer on a slow link cuts best-effort segments so that
+	// the tightest Latency holds (see Fallback.SlowLink).
+	Latency Delay `yaml:"latency" json:"latency,omitempty"`
 }
+
+// DefaultLatency is the delay bound assumed for a class that bounds delay
+// but states no Latency.
+const DefaultLatency = Delay(10 * time.Millisecond)
 
 // Flow is a filterspec: which packets belong to a class, with optional
 // per-flow policing and remarking.
@@ -141,7 +153,22 @@ type Fallback struct {
 	// Attach mode always fails open (the host's egress leaves unshaped):
 	// a dead pacer must never cut a host off its network.
 	OnFailure string `yaml:"on-failure" json:"on-failure,omitempty"`
+	// SlowLink is the port rate in bit/s below which the pacer treats its
+	// link as slow: when a class that bounds delay is present it clamps
+	// the MSS of best-effort TCP connections and fragments large
+	// best-effort IPv4 datagrams, so that no best-effort frame holds the
+	// wire longer than half the tightest class Latency. Default
+	// DefaultSlowLink; at most MaxSlowLink.
+	SlowLink Rate `yaml:"slow-link" json:"slow-link,omitempty"`
 }
+
+// Slow-link thresholds, bit/s.
+const (
+	DefaultSlowLink = Rate(10e6)
+	// MaxSlowLink bounds Fallback.SlowLink: above it a 1514-byte frame
+	// serialises in under 12 us and cutting segments only costs throughput.
+	MaxSlowLink = Rate(1e9)
+)
 
 // TLS configures the gNMI connection to a switch.
 type TLS struct {

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Rate is a data rate in bits per second. The zero Rate means "not set"
@@ -207,4 +208,27 @@ func (r Rate) Approx() string {
 		}
 	}
 	return strconv.FormatUint(uint64(r), 10) + "bit"
+}
+
+// Delay is a time bound, written as a Go duration ("145ms", "2ms", "500us").
+// The zero Delay means "not set".
+type Delay time.Duration
+
+// String formats d as a Go duration ("145ms").
+func (d Delay) String() string { return time.Duration(d).String() }
+
+// MarshalText writes the human form.
+func (d Delay) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a positive Go duration with a unit.
+func (d *Delay) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write e.g. 145ms or 500us)", b)
+	}
+	if v <= 0 {
+		return fmt.Errorf("%q: a delay bound must be positive", b)
+	}
+	*d = Delay(v)
+	return nil
 }

@@ -79,6 +79,9 @@ func validateClass(p *Policy, r *reporter, i int, seen map[string]int) {
 	if c.MinPoliced > c.MaxSDU {
 		r.errorf(path+".min-policed", "%v is larger than max-sdu %v", c.MinPoliced, c.MaxSDU)
 	}
+	if c.Latency != 0 && !c.Service.BoundsDelay() {
+		r.errorf(path+".latency", "a %s class asks for no delay bound (latency is for controlled-load, guaranteed and network-control)", c.Service)
+	}
 	if c.MaxSDU < 64 || c.MaxSDU > 65535 {
 		r.errorf(path+".max-sdu", "%v is out of range 64B-65535B", c.MaxSDU)
 	}
@@ -242,6 +245,9 @@ func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int)
 			}
 		default:
 			r.errorf(path+".fallback.mode", "unknown mode %q (use attach or bridge)", t.Fallback.Mode)
+		}
+		if t.Fallback.SlowLink > MaxSlowLink {
+			r.errorf(path+".fallback.slow-link", "%v is above %v: a full-size frame serialises in microseconds there, and cutting segments would only cost throughput", t.Fallback.SlowLink, MaxSlowLink)
 		}
 		switch t.Fallback.OnFailure {
 		case "", "bypass", "block":

@@ -197,6 +197,7 @@ func (cc *compiler) compilePacer(reason string) {
 	if t.Fallback.Mode == "bridge" {
 		tp.Pacer.OnFailure = t.Fallback.OnFailure
 	}
+	tp.Pacer.SlowLink = cc.slowLink(tp.Capacity, t.Fallback.SlowLink)
 	if tp.Capacity == 0 {
 		cc.notef("no capacity given or probed: the pacer enforces class rates but no port rate")
 	}

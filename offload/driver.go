@@ -42,6 +42,25 @@ type Counters struct {
 	Time    time.Time                `json:"time"`
 	Classes map[string]ClassCounters `json:"classes,omitempty"`
 	Rules   map[string]RuleCounters  `json:"rules,omitempty"`
+	// SlowLink is what a pacer on a slow link did to best-effort frames
+	// (PacerPlan.SlowLink); nil elsewhere.
+	SlowLink *SlowLinkCounters `json:"slow_link,omitempty"`
+}
+
+// SlowLinkCounters count a slow-link pacer's cuts of best-effort frames.
+type SlowLinkCounters struct {
+	// MSSClamped counts SYNs and SYN-ACKs whose MSS option was lowered.
+	MSSClamped uint64 `json:"mss_clamped"`
+	// Fragmented counts IPv4 datagrams cut, Fragments what they became.
+	Fragmented uint64 `json:"fragmented"`
+	Fragments  uint64 `json:"fragments"`
+	// DFWhole counts frames too large but left whole: their DF flag is set.
+	DFWhole uint64 `json:"df_whole"`
+	// GSOSplit counts TCP GSO frames split into their Segments.
+	GSOSplit uint64 `json:"gso_split,omitempty"`
+	Segments uint64 `json:"segments,omitempty"`
+	// FragDropped counts frames dropped: no room for their pieces.
+	FragDropped uint64 `json:"frag_dropped,omitempty"`
 }
 
 // ClassCounters are one class's counters. Drivers fill what the device

@@ -33,6 +33,10 @@ func (tp *TargetPlan) writeText(ew *errWriter) {
 			ew.printf(" -> %s", tp.Pacer.Peer)
 		}
 		ew.printf(", port rate %v\n", tp.Pacer.PortRate)
+		if sl := tp.Pacer.SlowLink; sl != nil {
+			ew.printf("  slow link: port rate < %v and class %s bounds delay to %v: best-effort frames <= %v (%v at the port rate), TCP MSS clamped to %d (IPv4) / %d (IPv6), IPv4 datagrams without DF fragmented\n",
+				sl.Below, sl.Class, sl.Latency, sl.Frame, serialisation(sl.Frame, tp.Pacer.PortRate), sl.MSS4, sl.MSS6)
+		}
 	}
 	if q := tp.Queues; q != nil {
 		ew.printf("  queues: mqprio channel mode, %d TCs, prio->tc %v\n", q.NumTC, q.PrioTC)

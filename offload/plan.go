@@ -298,6 +298,10 @@ type PacerPlan struct {
 	// PortRate is the rate the pacer's scheduler serves at, in bit/s.
 	PortRate model.Rate `json:"port_rate"`
 	Reason   string     `json:"reason"`
+	// SlowLink is how the pacer cuts best-effort segments on a slow link;
+	// nil when it does not (the port is not slow, or no class bounds
+	// delay, or full-size frames already fit).
+	SlowLink *SlowLink `json:"slow_link,omitempty"`
 }
 
 // Fingerprint is a short stable hash of v's JSON encoding. Drivers store it

@@ -114,6 +114,10 @@ func writeStatus(w io.Writer, st *agent.Status, rules bool) {
 			}
 			tw.Flush()
 		}
+		if sl := t.SlowLink; sl != nil {
+			fmt.Fprintf(w, "  slow link: %d SYNs MSS-clamped, %d datagrams cut into %d fragments, %d DF frames left whole, %d GSO frames split into %d segments, %d dropped (no room to cut)\n",
+				sl.MSSClamped, sl.Fragmented, sl.Fragments, sl.DFWhole, sl.GSOSplit, sl.Segments, sl.FragDropped)
+		}
 		for _, n := range t.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}

@@ -19,6 +19,9 @@
 #                                per-class queueing delay and loss
 #   new-flow flood               guaranteed class under 100,000 new flows/s
 #                                and 10,001 rules
+#   slow links (1, 2 Mbit/s)     guaranteed probe p99 and bulk iperf3 TCP
+#                                goodput: pacer serving whole frames vs
+#                                cutting best-effort segments vs kernel HTB
 #
 # Needs root for the lab part (skipped with a note otherwise).
 set -uo pipefail
@@ -57,6 +60,7 @@ section "CPU at 100 Mbit/s shaping (goal: <= 5 % of a core; receiver=blocking ad
 section "highest class's delay with lower classes saturating (goal: p99 <= 1 ms)" '^TestStrictPriority'
 section "new-flow flood, 100,000 flows/s through 10,001 rules (goal: guaranteed class every 1 s window ±1 %, delay p99 <= 1 ms; make test runs 50,000/s)" '^TestFlood'
 section "per-class queueing delay and isolation (goal: <= 20 ms, overload loses only its own)" '^TestIsolation'
+section "slow links: probe delay and bulk goodput (goal: pacer-slowlink probe p99 <= one cut frame's serialisation + 2 ms, goodput >= 90 % of pacer-whole; peer kernel HTB, whose leaf under its rate leaves at once: a veth has no wire to wait for)" '^TestBenchSlowLink'
 grep -E '^(--- FAIL|FAIL|panic)|_test.go:[0-9]+: .*want' "$log" | grep -v RESULT && echo "(assertion failures above are the scenario tests' own; numbers are printed regardless)"
 # QOSPLANE_BENCH_LOG=path keeps the full go test log; QOSPLANE_BENCH_BATCHES=16,256
 # adds pass-through runs with other datapath batch sizes to TestBenchForward.

@@ -65,6 +65,9 @@ type PacerConfig struct {
 	// NoCoalesce makes the pacer wake for every arrival
 	// (datapath.Options.NoCoalesce).
 	NoCoalesce bool
+	// NoSlowLink serves whole frames where the plan asks for a slow-link
+	// treatment (fallback.Config.NoSlowLink).
+	NoSlowLink bool
 }
 
 // PacerProc is a pacer process running in the lab's pacer namespace, a bump
@@ -272,7 +275,7 @@ func runPacer() (rep PacerReport) {
 		if !cfg.NoQuantum {
 			quantum = datapath.WakeQuantum(tp)
 		}
-		return fallback.New(tp, fallback.Config{MaxDelay: cfg.MaxDelay, PassUnmatched: cfg.PassUnmatched, FastPath: !cfg.NoFastPath})
+		return fallback.New(tp, fallback.Config{MaxDelay: cfg.MaxDelay, PassUnmatched: cfg.PassUnmatched, FastPath: !cfg.NoFastPath, NoSlowLink: cfg.NoSlowLink})
 	}
 	pc, err := newPacer()
 	if err != nil {

@@ -139,7 +139,11 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 		}
 	}
 	if opts.FastPath && p != nil {
-		b.fast, err = openFastPath(b.in, b.out, opts.Reverse, p.FlowEntries(), p.FlowIdle(), liveFD, &b.shaped, &b.reverse, opts.Log)
+		// A pacer that clamps the reverse direction's SYNs
+		// (ClampsReverse) needs its frames: the kernel does not forward
+		// them.
+		fastRev := opts.Reverse && !p.ClampsReverse()
+		b.fast, err = openFastPath(b.in, b.out, fastRev, p.FlowEntries(), p.FlowIdle(), liveFD, &b.shaped, &b.reverse, opts.Log)
 		if err != nil {
 			opts.Log.Warn("pacer datapath: no fast path; the pacer forwards every frame", "err", err)
 			b.fast = nil
@@ -173,6 +177,13 @@ func Start(opts Options, p *fallback.Pacer) (*Bump, error) {
 	}
 	if opts.Reverse && (b.fast == nil || b.fast.rev == nil) {
 		f := newForwarder(b.out, b.in, opts.Batch, opts.MaxFrame, &b.reverse)
+		if p != nil && p.ClampsReverse() {
+			f.edit = func(frame []byte, vnet *[vnetHdrLen]byte) {
+				if cur := b.cur.Load(); cur != nil {
+					cur.ClampReverse(frame, vnet)
+				}
+			}
+		}
 		b.goRun("forward "+opts.Out+"->"+opts.In, func() error { b.ownThread(); return f.run(b.stopFD, &b.stopping) })
 	}
 	opts.Log.Info("pacer datapath started", "in", opts.In, "out", opts.Out, "reverse", opts.Reverse, "shaped", p != nil, "fast_path", b.fast != nil)

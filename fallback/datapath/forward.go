@@ -8,13 +8,17 @@ import (
 )
 
 // forwarder moves frames from one port to another unchanged (except that a
-// VLAN tag the kernel stripped is put back). It owns its buffers.
+// VLAN tag the kernel stripped is put back, and what edit rewrites). It
+// owns its buffers.
 type forwarder struct {
 	from, to *port
 	bufs     [][]byte
 	vnets    [][vnetHdrLen]byte
 	rx, tx   *mmsgBatch
 	stats    *DirStats
+	// edit, when set, may rewrite each frame in place (same length)
+	// before it is sent: the reverse direction's MSS clamp.
+	edit func(frame []byte, vnet *[vnetHdrLen]byte)
 }
 
 func newForwarder(from, to *port, batch, maxFrame int, stats *DirStats) *forwarder {
@@ -72,6 +76,9 @@ func (f *forwarder) run(stopFD int, stopping *atomic.Bool) error {
 				shiftVnet(&f.vnets[i], 4)
 			}
 			rxBytes += uint64(l)
+			if f.edit != nil {
+				f.edit(f.bufs[i][:l], &f.vnets[i])
+			}
 			f.tx.set(k, &f.vnets[i], f.bufs[i][:l])
 			k++
 		}

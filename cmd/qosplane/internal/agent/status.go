@@ -52,6 +52,8 @@ type TargetStatus struct {
 	Sockets    map[string]uint64 `json:"sockets,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
 	CountersAt time.Time         `json:"counters_at"`
+	// SlowLink is what the pacer did on a slow link; nil elsewhere.
+	SlowLink *offload.SlowLinkCounters `json:"slow_link,omitempty"`
 }
 
 // ClassStatus is a class's placement, configured and achieved rate, and
@@ -99,6 +101,7 @@ func (st *TargetStatus) setPlan(tp *offload.TargetPlan) {
 
 func (st *TargetStatus) setCounters(c *offload.Counters, rates map[string]model.Rate) {
 	st.CountersAt = c.Time
+	st.SlowLink = c.SlowLink
 	for i := range st.Classes {
 		cs := &st.Classes[i]
 		if cc, ok := c.Classes[cs.Name]; ok {
