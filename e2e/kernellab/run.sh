@@ -3,8 +3,8 @@
 #
 #   bash e2e/kernellab/run.sh [-bench] PKG...
 #
-# Steps: fetch the Debian kernel (cached, fetch.sh), build qostestnic against
-# its headers (cached by source hash), build each PKG's tests statically
+# Steps: fetch the Debian kernel (cached, fetch.sh), build qostestnic and
+# netdevsim against its headers (cached by source hash), build each PKG's tests statically
 # (CGO_ENABLED=0 go test -c), make the initramfs (mkinitrd.sh), boot QEMU
 # (TCG) under a timeout, stream the console to stdout and a log file, and
 # check the markers /init prints. Exits non-zero if a build fails, any test
@@ -89,6 +89,32 @@ else
 	log "qostestnic cached ($ko)"
 fi
 
+# 2b. netdevsim (the kernel's own test device, drivers/net/netdevsim of the
+# same source version), out of tree, cached by the hash of its sources. Built
+# with everything the stock config enables (CONFIG_BPF_SYSCALL, XFRM_OFFLOAD,
+# PSAMPLE=m): nothing is disabled; only CONFIG_NETDEVSIM=m is set for Kbuild.
+t=$(date +%s.%N)
+SRC=${SRC:-$CACHE/$KVER/src}
+nsim_src="$SRC/drivers/net/netdevsim"
+[ -f "$nsim_src/Makefile" ] || die "missing $nsim_src (fetch.sh extracts it)"
+nsim_hash=$(cd "$nsim_src" && cat Makefile ./*.c ./*.h | sha256sum | cut -c1-16)
+nsim_ko="$CACHE/$KVER/netdevsim-$nsim_hash.ko"
+if [ ! -s "$nsim_ko" ] || [ "${QOSPLANE_LAB_REBUILD:-0}" = 1 ]; then
+	mkdir -p "$work/netdevsim"
+	cp "$nsim_src"/* "$work/netdevsim/"
+	make -s -j"$(nproc)" -C "$KBUILD" M="$work/netdevsim" CONFIG_NETDEVSIM=m modules \
+		>"$work/netdevsim.log" 2>&1 || {
+		cat "$work/netdevsim.log" >&2
+		die "building netdevsim failed"
+	}
+	grep -E 'warning|error' "$work/netdevsim.log" | grep -v 'BTF' >&2 || true
+	cp "$work/netdevsim/netdevsim.ko" "$nsim_ko.tmp.$$"
+	mv "$nsim_ko.tmp.$$" "$nsim_ko"
+	log "netdevsim built in $(since "$t") s"
+else
+	log "netdevsim cached ($nsim_ko)"
+fi
+
 # 3. Test binaries.
 t=$(date +%s.%N)
 mkdir -p "$work/tests"
@@ -127,7 +153,7 @@ if [ "$bench" = 1 ]; then
 fi
 bins=()
 for n in "${names[@]}"; do bins+=("$work/tests/$n.test"); done
-bash "$here/mkinitrd.sh" -e "$env_file" -k "$ko" -o "$work/initrd.cpio" -a "$args" "${bins[@]}"
+bash "$here/mkinitrd.sh" -e "$env_file" -k "$ko" -n "$nsim_ko" -o "$work/initrd.cpio" -a "$args" "${bins[@]}"
 
 # 5. Boot.
 mkdir -p "$CACHE/logs"
@@ -169,8 +195,8 @@ failed=0
 fail_names=()
 # Markers are matched anywhere on a line: the firmware's escape codes can
 # precede the first one.
-if ! grep -q "$M READY .*qostestnic=ok" <<<"$console"; then
-	log "FAIL: the lab did not come up (no READY marker with qostestnic=ok)"
+if ! grep -q "$M READY .*qostestnic=ok netdevsim=ok" <<<"$console"; then
+	log "FAIL: the lab did not come up (no READY marker with qostestnic=ok netdevsim=ok)"
 	failed=$((failed + 1))
 	fail_names+=("lab")
 fi
