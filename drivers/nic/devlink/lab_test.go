@@ -90,7 +90,7 @@ func TestLabRateLeavesAndNodes(t *testing.T) {
 		Leaves: map[int]nsim.Rate{0: {}, 1: {TxShareMbit: 20, TxMaxMbit: 300, Parent: "g1"}, 2: {TxMaxMbit: 5000, Parent: "g2"}, 3: {}},
 		Nodes:  map[string]nsim.Rate{"g1": {TxShareMbit: 100, TxMaxMbit: 1000}, "g2": {Parent: "g1"}},
 	}
-	if !equalRates(got, want) {
+	if !got.Equal(want) {
 		t.Fatalf("debugfs = %+v, want %+v", got, want)
 	}
 	r, err := c.Get(Leaf(dev, 129))
@@ -174,7 +174,7 @@ func TestLabRateRefusalsLeaveDeviceAsItWas(t *testing.T) {
 			t.Errorf("%s: error %q, want %v with %q", tc.name, err, tc.errno, tc.msg)
 		}
 		t.Logf("%s: %v", tc.name, err)
-		if after := rates(t, d); !equalRates(after, before) {
+		if after := rates(t, d); !after.Equal(before) {
 			t.Errorf("%s: debugfs changed: %+v -> %+v", tc.name, before, after)
 		}
 		kafter, err := c.Rates(dev)
@@ -185,23 +185,6 @@ func TestLabRateRefusalsLeaveDeviceAsItWas(t *testing.T) {
 			t.Errorf("%s: the kernel's rates changed: %v -> %v", tc.name, kbefore, kafter)
 		}
 	}
-}
-
-func equalRates(a, b nsim.Rates) bool {
-	if len(a.Leaves) != len(b.Leaves) || len(a.Nodes) != len(b.Nodes) {
-		return false
-	}
-	for k, v := range a.Leaves {
-		if w, ok := b.Leaves[k]; !ok || w != v {
-			return false
-		}
-	}
-	for k, v := range a.Nodes {
-		if w, ok := b.Nodes[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func sameRates(a, b []Rate) bool {

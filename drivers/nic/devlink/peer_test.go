@@ -30,7 +30,7 @@ func TestLabPeerRateTest(t *testing.T) {
 			t.Fatalf("step %d (%s) through qosplane: %v", step, what, err)
 		}
 		a, b := rates(t, da), rates(t, db)
-		if !equalRates(a, b) {
+		if !a.Equal(b) {
 			t.Fatalf("step %d (%s): debugfs differs:\niproute2 %+v\nqosplane %+v", step, what, a, b)
 		}
 	}

@@ -10,6 +10,7 @@ package nsim
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -195,4 +196,9 @@ func writeFile(path, s string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Equal reports whether r and o hold the same leaves and nodes.
+func (r Rates) Equal(o Rates) bool {
+	return maps.Equal(r.Leaves, o.Leaves) && maps.Equal(r.Nodes, o.Nodes)
 }
