@@ -12,7 +12,8 @@ import (
 // (recorded ones and any carrying the owner's cookie), the root mqprio
 // (putting back the root qdisc it replaced), the clsact qdiscs it added
 // when no other filter is left on them, hw-tc-offload when it turned it on,
-// the RoCE default ToS and DCB settings it changed — and the state file.
+// the RoCE default ToS and DCB settings it changed, the VFs' QoS (put back
+// as it was) and the rate groups it added — and the state file.
 // It goes on after a failed step and returns all errors.
 func (d *Driver) Remove(ctx context.Context) error {
 	d.mu.Lock()
@@ -102,6 +103,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 			}
 		}
 	}
+	errs = append(errs, d.removeSRIOV(st)...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("nic %s: remove: %w", d.dev.Interface, err)
 	}
@@ -109,6 +111,6 @@ func (d *Driver) Remove(ctx context.Context) error {
 		return fmt.Errorf("nic %s: remove state file: %w", d.dev.Interface, err)
 	}
 	d.st = &state{Owner: d.owner, Interface: d.dev.Interface}
-	d.adopted, d.adoptedQueues = nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
 	return nil
 }
