@@ -6,14 +6,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
 // dcbMsg returns an RTM_SETDCB / RTM_GETDCB body: struct dcbmsg (family
 // AF_UNSPEC, cmd, pad) and DCB_ATTR_IFNAME.
-func dcbMsg(cmd uint8, ifname string) attrs {
-	a := attrs{b: []byte{unix.AF_UNSPEC, cmd, 0, 0}}
-	a.str(dcbAttrIfname, ifname)
+func dcbMsg(cmd uint8, ifname string) nla.Builder {
+	a := nla.Builder{B: []byte{unix.AF_UNSPEC, cmd, 0, 0}}
+	a.Str(dcbAttrIfname, ifname)
 	return a
 }
 
@@ -82,22 +83,22 @@ func encodeDCBSet(ifname string, d *offload.DCB) ([]byte, error) {
 	}
 	a := dcbMsg(dcbCmdIEEESet, ifname)
 	var appErr error
-	a.nest(dcbAttrIEEE, func() {
-		a.raw(dcbAttrIEEEETS, ets)
-		a.raw(dcbAttrIEEEPFC, pfc)
-		a.raw(dcbAttrIEEEMaxrate, ieeeMaxrate(d))
+	a.Nest(dcbAttrIEEE, func() {
+		a.Raw(dcbAttrIEEEETS, ets)
+		a.Raw(dcbAttrIEEEPFC, pfc)
+		a.Raw(dcbAttrIEEEMaxrate, ieeeMaxrate(d))
 		if len(d.App) > 0 {
-			a.nest(dcbAttrIEEEAppTab, func() {
+			a.Nest(dcbAttrIEEEAppTab, func() {
 				for _, e := range d.App {
 					if e.DSCP > 63 || e.Priority > 7 {
 						appErr = fmt.Errorf("app entry DSCP %d -> priority %d out of range", e.DSCP, e.Priority)
 					}
-					a.raw(dcbAttrIEEEApp, dcbApp(e))
+					a.Raw(dcbAttrIEEEApp, dcbApp(e))
 				}
 			})
 		}
 	})
-	return a.b, appErr
+	return a.B, appErr
 }
 
 // dcbApp returns struct dcb_app: selector (5 = DSCP), priority, protocol
@@ -109,20 +110,20 @@ func dcbApp(e offload.DSCPPrio) []byte {
 // encodeDCBDelApps returns a DCB_CMD_IEEE_DEL body removing apps.
 func encodeDCBDelApps(ifname string, apps []offload.DSCPPrio) []byte {
 	a := dcbMsg(dcbCmdIEEEDel, ifname)
-	a.nest(dcbAttrIEEE, func() {
-		a.nest(dcbAttrIEEEAppTab, func() {
+	a.Nest(dcbAttrIEEE, func() {
+		a.Nest(dcbAttrIEEEAppTab, func() {
 			for _, e := range apps {
-				a.raw(dcbAttrIEEEApp, dcbApp(e))
+				a.Raw(dcbAttrIEEEApp, dcbApp(e))
 			}
 		})
 	})
-	return a.b
+	return a.B
 }
 
 // dcbGet reads the device's IEEE settings: the raw DCB_ATTR_IEEE payload.
 func (c *conn) dcbGet(ifname string) ([]byte, error) {
 	a := dcbMsg(dcbCmdIEEEGet, ifname)
-	msgs, err := c.request(rtmGetDCB, a.b)
+	msgs, err := c.request(rtmGetDCB, a.B)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +131,7 @@ func (c *conn) dcbGet(ifname string) ([]byte, error) {
 		if len(m) < 4 {
 			continue
 		}
-		am, err := attrMap(m[4:])
+		am, err := nla.Map(m[4:])
 		if err != nil {
 			return nil, err
 		}
@@ -144,19 +145,19 @@ func (c *conn) dcbGet(ifname string) ([]byte, error) {
 // dcbSetRaw sends a DCB_CMD_IEEE_SET with the ETS, PFC and maxrate of a
 // raw DCB_ATTR_IEEE payload (as dcbGet returned it).
 func (c *conn) dcbSetRaw(ifname string, ieee []byte) error {
-	m, err := attrMap(ieee)
+	m, err := nla.Map(ieee)
 	if err != nil {
 		return err
 	}
 	a := dcbMsg(dcbCmdIEEESet, ifname)
-	a.nest(dcbAttrIEEE, func() {
+	a.Nest(dcbAttrIEEE, func() {
 		for _, t := range []uint16{dcbAttrIEEEETS, dcbAttrIEEEPFC, dcbAttrIEEEMaxrate} {
 			if v, ok := m[t]; ok {
-				a.raw(t, v)
+				a.Raw(t, v)
 			}
 		}
 	})
-	return c.dcbWrite(a.b)
+	return c.dcbWrite(a.B)
 }
 
 // dcbWrite sends a set/del. dcbnl answers with an RTM_SETDCB message whose
@@ -169,7 +170,7 @@ func (c *conn) dcbWrite(body []byte) error {
 		if len(m) < 4 {
 			return nil
 		}
-		am, err := attrMap(m[4:])
+		am, err := nla.Map(m[4:])
 		if err != nil {
 			return err
 		}
@@ -191,14 +192,14 @@ func (c *conn) dcbWrite(body []byte) error {
 // only.
 func encodeDCBSetApps(ifname string, apps []offload.DSCPPrio) []byte {
 	a := dcbMsg(dcbCmdIEEESet, ifname)
-	a.nest(dcbAttrIEEE, func() {
-		a.nest(dcbAttrIEEEAppTab, func() {
+	a.Nest(dcbAttrIEEE, func() {
+		a.Nest(dcbAttrIEEEAppTab, func() {
 			for _, e := range apps {
-				a.raw(dcbAttrIEEEApp, dcbApp(e))
+				a.Raw(dcbAttrIEEEApp, dcbApp(e))
 			}
 		})
 	})
-	return a.b
+	return a.B
 }
 
 // dcbStep sets, changes or removes the DCB configuration. The device's

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -20,7 +21,7 @@ type ieeeDCB struct {
 // parseIEEE splits a raw DCB_ATTR_IEEE payload (as dcbGet returns it).
 // App entries other than the DSCP selector are left out.
 func parseIEEE(raw []byte) (*ieeeDCB, error) {
-	m, err := attrMap(raw)
+	m, err := nla.Map(raw)
 	if err != nil {
 		return nil, fmt.Errorf("dcbnl IEEE attributes: %w", err)
 	}
@@ -34,7 +35,7 @@ func parseIEEE(raw []byte) (*ieeeDCB, error) {
 	if v := m[dcbAttrIEEEPFC]; len(v) >= 2 {
 		g.pfc = v
 	}
-	eachAttr(m[dcbAttrIEEEAppTab], func(t uint16, d []byte) {
+	nla.Each(m[dcbAttrIEEEAppTab], func(t uint16, d []byte) {
 		// struct dcb_app: u8 selector, u8 priority, u16 protocol.
 		if t == dcbAttrIEEEApp && len(d) >= 4 && d[0] == ieeeAppSelDSCP {
 			g.apps = append(g.apps, offload.DSCPPrio{DSCP: uint8(native.Uint16(d[2:])), Priority: d[1]})

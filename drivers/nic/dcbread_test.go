@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -15,7 +16,7 @@ func ieeePayload(t *testing.T, d *offload.DCB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := attrMap(body[4:])
+	m, err := nla.Map(body[4:])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,12 @@
 // (DCB_CMD_IEEE_GET), so a change made with iproute2's dcb shows in Diff. Rates are bit/s in plans and bytes/s on
 // the wire; sizes are bytes.
 //
+// Layout: the driver (plan -> ops -> steps with undo, adoption, state) is
+// this package; wire encoders are moving out beside their byte tests:
+// drivers/nic/wire/nla (netlink attributes), drivers/nic/devlink (devlink
+// rate and ports over generic netlink). tc (qdisc, flower, actions) and
+// dcbnl are still files here.
+//
 // Tests: `go test ./drivers/nic` runs the byte-level encoder tests (golden
 // slices derived from the kernel's uapi structs) anywhere; the in-kernel
 // tests skip outside the kernel lab and must pass inside it:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -249,20 +250,20 @@ func TestFlowerHwTCBytes(t *testing.T) {
 
 func TestVlanModifyAndPoliceBytes(t *testing.T) {
 	littleEndian(t)
-	var a attrs
+	var a nla.Builder
 	if err := (tcAct{Kind: actVlan, Control: tcActPipe, VID: 10, PCP: 5}).encodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
-	diffBytes(t, "vlan", a.b, hx(t, `
+	diffBytes(t, "vlan", a.B, hx(t, `
 		1c00 0200 00000000 00000000 03000000 00000000 00000000 03000000 # VLAN_PARMS tc_gen + v_action modify
 		0600 0300 0a00 0000 # PUSH_VLAN_ID 10
 		0500 0600 05 000000 # PUSH_VLAN_PRIORITY 5
 	`))
-	if err := (tcAct{Kind: actVlan, PCP: 5}).encodeOptions(&attrs{}); err == nil {
+	if err := (tcAct{Kind: actVlan, PCP: 5}).encodeOptions(&nla.Builder{}); err == nil {
 		t.Fatal("vlan modify without a VLAN id was accepted")
 	}
 
-	a = attrs{}
+	a = nla.Builder{}
 	pol := tcAct{Kind: actPolice, Rate: 1_250_000, Burst: 15000, Control: tcActShot, Conform: tcActPipe, Index: 0x51000007}
 	if err := pol.encodeOptions(&a); err != nil {
 		t.Fatal(err)
@@ -279,17 +280,17 @@ func TestVlanModifyAndPoliceBytes(t *testing.T) {
 		00000000 00000000 00000000    # refcnt, bindcnt, capab
 		0404 0200           # POLICE_RATE: the 1024-byte rate table
 	`)
-	diffBytes(t, "police head", a.b[:len(wantTbf)], wantTbf)
-	tail := a.b[len(wantTbf)+1024:]
+	diffBytes(t, "police head", a.B[:len(wantTbf)], wantTbf)
+	tail := a.B[len(wantTbf)+1024:]
 	diffBytes(t, "police tail", tail, hx(t, "0800 0500 03000000")) // POLICE_RESULT conform pipe
 
 	// Above 4 GB/s (34 Gbit/s) the 64-bit rate attribute carries it.
-	a = attrs{}
+	a = nla.Builder{}
 	big := tcAct{Kind: actPolice, Rate: 50_000_000_000 / 8, Burst: 1 << 20, Control: tcActShot, Conform: tcActPipe}
 	if err := big.encodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(a.b, hx(t, "0c00 0800 806e8774 01000000")) { // RATE64 6250000000
+	if !bytes.Contains(a.B, hx(t, "0c00 0800 806e8774 01000000")) { // RATE64 6250000000
 		t.Fatal("no TCA_POLICE_RATE64 for 50 Gbit/s")
 	}
 }
@@ -401,13 +402,13 @@ func TestParseFilterDump(t *testing.T) {
 	}
 	// The kernel reports the flags with in_hw set and the count.
 	opts = bytes.Replace(opts, hx(t, "0800 1600 02000000"), hx(t, "0800 1600 06000000"), 1)
-	var a attrs
-	a.raw(tcaFlowerInHWCount, native.AppendUint32(nil, 1))
-	opts = append(opts, a.b...)
-	msg := attrs{b: tcmsg(3, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
-	msg.str(tcaKind, "flower")
-	msg.raw(tcaOptions|nlaFNested, opts)
-	idx, d, err := parseFilter(msg.b)
+	var a nla.Builder
+	a.Raw(tcaFlowerInHWCount, native.AppendUint32(nil, 1))
+	opts = append(opts, a.B...)
+	msg := nla.Builder{B: tcmsg(3, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
+	msg.Str(tcaKind, "flower")
+	msg.Raw(tcaOptions|nlaFNested, opts)
+	idx, d, err := parseFilter(msg.B)
 	if err != nil {
 		t.Fatal(err)
 	}
