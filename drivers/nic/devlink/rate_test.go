@@ -2,28 +2,13 @@ package devlink
 
 import (
 	"bytes"
-	"encoding/hex"
-	"strings"
 	"testing"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/wiretest"
 )
 
 func u64p(v uint64) *uint64 { return &v }
 func strp(s string) *string { return &s }
-
-// unhex reads hex with spaces and comments after '#' on each line.
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	var clean strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		clean.WriteString(strings.ReplaceAll(line, " ", ""))
-	}
-	b, err := hex.DecodeString(clean.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 const nsim1 = `
 0e 00 01 00 6e 65 74 64 65 76 73 69 6d 00 00 00   # BUS_NAME "netdevsim"
@@ -34,6 +19,7 @@ const nsim1 = `
 // (genlmsghdr, handle, object, then tx_share, tx_max, parent), with u64
 // rates in bytes/s, little-endian on this host.
 func TestEncode(t *testing.T) {
+	wiretest.LittleEndian(t)
 	d := Device{"netdevsim", "netdevsim1"}
 	cases := []struct {
 		name string
@@ -74,7 +60,7 @@ func TestEncode(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if want := unhex(t, c.want); !bytes.Equal(got, want) {
+		if want := wiretest.Hex(t, c.want); !bytes.Equal(got, want) {
 			t.Errorf("%s:\n got %x\nwant %x", c.name, got, want)
 		}
 	}
@@ -102,7 +88,8 @@ func TestEncodeRefuses(t *testing.T) {
 // A reply as devlink_nl_rate_fill writes it: handle, type, port index or
 // node name, tx_share and tx_max in bytes/s, the parent when there is one.
 func TestDecode(t *testing.T) {
-	leaf := unhex(t, `4c 01 00 00`+nsim1+`
+	wiretest.LittleEndian(t)
+	leaf := wiretest.Hex(t, `4c 01 00 00`+nsim1+`
 06 00 a5 00 00 00 00 00                           # RATE_TYPE leaf
 08 00 03 00 81 00 00 00                           # PORT_INDEX 129
 0c 00 a6 00 a0 25 26 00 00 00 00 00               # RATE_TX_SHARE
@@ -117,7 +104,7 @@ func TestDecode(t *testing.T) {
 	if r != want {
 		t.Errorf("leaf = %#v, want %#v", r, want)
 	}
-	node := unhex(t, `4c 01 00 00`+nsim1+`
+	node := wiretest.Hex(t, `4c 01 00 00`+nsim1+`
 06 00 a5 00 01 00 00 00                           # RATE_TYPE node
 07 00 a8 00 67 31 00 00                           # RATE_NODE_NAME "g1"
 0c 00 a6 00 00 00 00 00 00 00 00 00
@@ -129,7 +116,7 @@ func TestDecode(t *testing.T) {
 	if want := (Rate{Object: Node(Device{"netdevsim", "netdevsim1"}, "g1"), TxMax: 1_000_000_000}); r != want {
 		t.Errorf("node = %#v, want %#v", r, want)
 	}
-	if _, err := decodeRate(unhex(t, `4c 01 00 00`+nsim1)); err == nil {
+	if _, err := decodeRate(wiretest.Hex(t, `4c 01 00 00`+nsim1)); err == nil {
 		t.Error("a reply without a rate type decoded")
 	}
 }
@@ -137,7 +124,8 @@ func TestDecode(t *testing.T) {
 // A VF representor port as devlink_nl_port_fill writes it (the attributes
 // read here, among others).
 func TestDecodePort(t *testing.T) {
-	msg := unhex(t, `03 01 00 00`+nsim1+`
+	wiretest.LittleEndian(t)
+	msg := wiretest.Hex(t, `03 01 00 00`+nsim1+`
 08 00 03 00 81 00 00 00                           # PORT_INDEX 129
 06 00 4d 00 04 00 00 00                           # PORT_FLAVOUR pci_vf
 06 00 7f 00 00 00 00 00                           # PORT_PCI_PF_NUMBER 0
