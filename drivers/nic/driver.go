@@ -29,9 +29,10 @@
 //
 // Layout: the driver (plan -> ops -> steps with undo, adoption, state) is
 // this package; wire encoders are moving out beside their byte tests:
-// drivers/nic/wire/nla (netlink attributes), drivers/nic/devlink (devlink
-// rate and ports over generic netlink). tc (qdisc, flower, actions) and
-// dcbnl are still files here.
+// drivers/nic/wire/nla (netlink attributes), drivers/nic/wire/dcbnl (IEEE
+// DCB), drivers/nic/devlink (devlink rate and ports over generic netlink),
+// drivers/nic/wire/wiretest (what their byte tests share). The tc encoders
+// (qdisc, mqprio, flower, actions) are still files here.
 //
 // Tests: `go test ./drivers/nic` runs the byte-level encoder tests (golden
 // slices derived from the kernel's uapi structs) anywhere; the in-kernel

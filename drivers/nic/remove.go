@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/dcbnl"
 )
 
 // Remove deletes everything qosplane owns on the device — its filters
@@ -88,12 +90,12 @@ func (d *Driver) Remove(ctx context.Context) error {
 	if st.DCB != nil {
 		apps := st.DCB.App
 		if raw, err := d.c.dcbGet(d.dev.Interface); err == nil {
-			if p, err := presentApps(raw, apps); err == nil {
+			if p, err := dcbnl.PresentApps(raw, apps); err == nil {
 				apps = p
 			}
 		}
 		if len(apps) > 0 {
-			if err := d.c.dcbWrite(encodeDCBDelApps(d.dev.Interface, apps)); err != nil {
+			if err := d.c.dcbWrite(dcbnl.EncodeDelApps(d.dev.Interface, apps)); err != nil {
 				errs = append(errs, err)
 			}
 		}

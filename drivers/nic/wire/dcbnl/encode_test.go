@@ -1,4 +1,4 @@
-package nic
+package dcbnl
 
 import (
 	"strings"
@@ -20,7 +20,7 @@ func TestDCBSetBytes(t *testing.T) {
 		PFC:       []uint8{3},
 		App:       []offload.DSCPPrio{{DSCP: 26, Priority: 3}, {DSCP: 46, Priority: 5}},
 	}
-	got, err := encodeDCBSet("qtn0", d)
+	got, err := EncodeSet("qtn0", d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestDCBRefusesBadInput(t *testing.T) {
 		"prio tc range": {Bandwidth: [8]uint8{100}, PrioTC: [8]uint8{9}},
 		"app dscp":      {Bandwidth: [8]uint8{100}, App: []offload.DSCPPrio{{DSCP: 64}}},
 	} {
-		if _, err := encodeDCBSet("x", d); err == nil {
+		if _, err := EncodeSet("x", d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -64,7 +64,7 @@ func TestDCBRefusesBadInput(t *testing.T) {
 
 func TestDCBDelAppsBytes(t *testing.T) {
 	wiretest.LittleEndian(t)
-	got := encodeDCBDelApps("q", []offload.DSCPPrio{{DSCP: 46, Priority: 5}})
+	got := EncodeDelApps("q", []offload.DSCPPrio{{DSCP: 46, Priority: 5}})
 	wiretest.DiffBytes(t, "dcb del", got, wiretest.Hex(t, `
 		00 1b 0000            # DCB_CMD_IEEE_DEL (27)
 		0600 0100 7100 0000   # IFNAME "q\0"
