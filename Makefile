@@ -67,7 +67,7 @@ e2e-veth:
 	  else echo "e2e-veth: the veth lab is not in this tree yet"; fi
 
 e2e-kernel:
-	@if [ -f e2e/kernellab/run.sh ]; then bash e2e/kernellab/run.sh ./e2e/kernellab/labcheck ./drivers/nic ./e2e/kernel ./cmd/qosplane ./cmd/qosplane/internal/agent; \
+	@if [ -f e2e/kernellab/run.sh ]; then bash e2e/kernellab/run.sh ./e2e/kernellab/labcheck ./drivers/nic ./drivers/nic/devlink ./e2e/kernel ./cmd/qosplane ./cmd/qosplane/internal/agent; \
 	  else echo "e2e-kernel: the kernel lab is not in this tree yet"; fi
 
 e2e-gnmi:

@@ -81,6 +81,9 @@ func applyDefaults(p *Policy, r *reporter) {
 		if t.Kind == NIC && t.Fallback.Mode == "bridge" && t.Fallback.OnFailure == "" {
 			t.Fallback.OnFailure = "bypass"
 		}
+		if t.SRIOV != nil && t.SRIOV.Mode == "" {
+			t.SRIOV.Mode = SRIOVLegacy
+		}
 	}
 }
 

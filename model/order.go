@@ -168,5 +168,38 @@ func Admit(p *Policy, t *Target, capacity Rate) error {
 		return fmt.Errorf("admission refused on target %q: reserved classes %s need %v, more than the link capacity %v",
 			t.Name, strings.Join(names, ", "), sum, capacity)
 	}
+	return AdmitVFs(p, t, capacity)
+}
+
+// AdmitVFs refuses VF minimum shares (and rate group minimums) that do not
+// fit the PF's link: the VFs' minimums together, and each group's, must be
+// at most capacity.
+func AdmitVFs(p *Policy, t *Target, capacity Rate) error {
+	if t.SRIOV == nil {
+		return nil
+	}
+	var sum, groups Rate
+	n := 0
+	for i := range t.SRIOV.VFs {
+		v := &t.SRIOV.VFs[i]
+		first, last, err := ParseVFRange(v.VFs)
+		if err != nil {
+			continue // reported by validation
+		}
+		mn, _ := v.Limits(p)
+		sum += mn * Rate(last-first+1)
+		n += last - first + 1
+	}
+	for _, g := range t.SRIOV.Groups {
+		groups += g.Min
+	}
+	if sum > capacity {
+		return fmt.Errorf("admission refused on target %q: the minimum shares of %d VFs add up to %v, more than the link capacity %v",
+			t.Name, n, sum, capacity)
+	}
+	if groups > capacity {
+		return fmt.Errorf("admission refused on target %q: the rate groups' minimums add up to %v, more than the link capacity %v",
+			t.Name, groups, capacity)
+	}
 	return nil
 }

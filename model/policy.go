@@ -122,6 +122,8 @@ type Target struct {
 	PCI          string   `yaml:"pci" json:"pci,omitempty"`
 	Representors []string `yaml:"representors" json:"representors,omitempty"`
 	Fallback     Fallback `yaml:"fallback" json:"fallback"`
+	// SRIOV gives the PF's VFs their QoS; nil for none.
+	SRIOV *SRIOV `yaml:"sriov" json:"sriov,omitempty"`
 
 	// Switch targets.
 	Address     string      `yaml:"address" json:"address,omitempty"`

@@ -207,7 +207,7 @@ func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int)
 		}
 	}
 	// Fields that belong to the other kind are refused, not ignored.
-	nicOnly := []string{"interface", "pci", "representors", "fallback"}
+	nicOnly := []string{"interface", "pci", "representors", "fallback", "sriov"}
 	switchOnly := []string{"address", "interfaces", "tls", "credentials"}
 	switch t.Kind {
 	case "":
@@ -259,6 +259,7 @@ func validateTarget(p *Policy, r *reporter, i int, classes, seen map[string]int)
 				r.errorf(path+"."+f, "is a switch field; this target is a nic")
 			}
 		}
+		validateSRIOV(p, r, path, t, classes)
 	case Switch:
 		if t.Address == "" {
 			r.errorf(path+".address", "is required for a switch target (host:port)")

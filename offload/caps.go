@@ -54,6 +54,9 @@ type Capabilities struct {
 	DCB  bool `yaml:"dcb" json:"dcb,omitempty"`
 	RoCE bool `yaml:"roce" json:"roce,omitempty"`
 
+	// SRIOV says what the PF takes for its VFs' QoS; nil: nothing.
+	SRIOV *SRIOVCaps `yaml:"sriov" json:"sriov,omitempty"`
+
 	// Switch describes an OpenConfig switch's deviations.
 	Switch *SwitchCaps `yaml:"switch" json:"switch,omitempty"`
 

@@ -83,6 +83,9 @@ func CompileTarget(p *model.Policy, t *model.Target, c *Capabilities, order []in
 		cc.compileNIC()
 	}
 	cc.socketRules()
+	if t.Kind == model.NIC {
+		cc.compileSRIOV()
+	}
 	slices.SortStableFunc(tp.Rules, func(a, b Rule) int {
 		if c := cmp.Compare(a.Precedence, b.Precedence); c != 0 {
 			return c

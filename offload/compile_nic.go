@@ -147,16 +147,7 @@ func (cc *compiler) roundRate(tc int, which string, r, limit model.Rate) model.R
 	if r == 0 {
 		return 0
 	}
-	out := r
-	if g := cc.caps.RateGranularity; g > 1 {
-		out = (r + g/2) / g * g
-		if out == 0 {
-			out = g
-		}
-	}
-	if limit != 0 && out > limit {
-		out = limit / max(cc.caps.RateGranularity, 1) * max(cc.caps.RateGranularity, 1)
-	}
+	out := roundTo(r, cc.caps.RateGranularity, limit)
 	if out != r {
 		cc.notef("TC %d: %s rate %v rounded to %v (%s granularity %v, limit %v)",
 			tc, which, r, out, cc.caps.Profile, cc.caps.RateGranularity, limit)

@@ -23,6 +23,10 @@ const (
 	ObjPacer  Object = "pacer"
 	ObjClass  Object = "class"
 	ObjRule   Object = "rule"
+	// ObjVFGroup is a rate group of the PF's VFs (devlink rate node);
+	// ObjVF one VF's QoS (SR-IOV).
+	ObjVFGroup Object = "vf-group"
+	ObjVF      Object = "vf"
 )
 
 // Op is one operation of a diff. For Add and Change, New holds the wanted
@@ -33,12 +37,17 @@ type Op struct {
 	Object Object `json:"object"`
 	ID     string `json:"id"`
 
-	OldRule, NewRule     *Rule        `json:"-"`
-	OldClass, NewClass   *ClassPlan   `json:"-"`
-	OldQueues, NewQueues *QueueLayout `json:"-"`
-	OldDCB, NewDCB       *DCB         `json:"-"`
-	OldRoCE, NewRoCE     *RoCE        `json:"-"`
-	OldPacer, NewPacer   *PacerPlan   `json:"-"`
+	OldRule, NewRule       *Rule        `json:"-"`
+	OldClass, NewClass     *ClassPlan   `json:"-"`
+	OldQueues, NewQueues   *QueueLayout `json:"-"`
+	OldDCB, NewDCB         *DCB         `json:"-"`
+	OldRoCE, NewRoCE       *RoCE        `json:"-"`
+	OldPacer, NewPacer     *PacerPlan   `json:"-"`
+	OldVF, NewVF           *VFPlan      `json:"-"`
+	OldVFGroup, NewVFGroup *VFGroupPlan `json:"-"`
+	// SRIOVMode is the SR-IOV mode of a VF or group op: the wanted one,
+	// the current one for a delete.
+	SRIOVMode string `json:"sriov_mode,omitempty"`
 }
 
 // Diff returns the operations that take a device from current to want, in
@@ -94,6 +103,7 @@ func Diff(current, want *TargetPlan) []Op {
 	ops = appendSingle(ops, ObjDCB, "dcb", current.DCB, want.DCB, func(o *Op, a, b *DCB) { o.OldDCB, o.NewDCB = a, b })
 	ops = appendSingle(ops, ObjRoCE, "roce", firstRoCE(current.RoCE), firstRoCE(want.RoCE), func(o *Op, a, b *RoCE) { o.OldRoCE, o.NewRoCE = a, b })
 	ops = appendSingle(ops, ObjPacer, "pacer", current.Pacer, want.Pacer, func(o *Op, a, b *PacerPlan) { o.OldPacer, o.NewPacer = a, b })
+	ops = diffSRIOV(ops, current.SRIOV, want.SRIOV)
 	for i := range want.Classes {
 		w := &want.Classes[i]
 		if c, ok := curClasses[w.Name]; !ok {

@@ -73,6 +73,9 @@ func (tp *TargetPlan) writeText(ew *errWriter) {
 	for _, r := range tp.RoCE {
 		ew.printf("  roce: class %s default tos %#02x\n", r.Class, r.TOS)
 	}
+	if sp := tp.SRIOV; sp != nil {
+		sp.writeText(ew)
+	}
 	for _, n := range tp.Notes {
 		ew.printf("  note: %s\n", n)
 	}
@@ -104,7 +107,40 @@ func (tp *TargetPlan) Placements() (hardware, software, pacer, unsupported int) 
 	for _, r := range tp.Rules {
 		count(r.Where.Placement)
 	}
+	if tp.SRIOV != nil {
+		for _, v := range tp.SRIOV.VFs {
+			count(v.Where.Placement)
+		}
+	}
 	return
+}
+
+// writeText prints the SR-IOV mode, the rate groups and one line per VF:
+// what goes to hardware, with min/max in bit/s as rounded.
+func (sp *SRIOVPlan) writeText(ew *errWriter) {
+	ew.printf("  sriov: %s mode, %d VFs, %s\n", sp.Mode, len(sp.VFs), sp.Where)
+	for _, g := range sp.Groups {
+		ew.printf("    group %s: min %s max %s\n", g.Name, rateOrDash(g.Min), rateOrDash(g.Max))
+	}
+	tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "    VF\tCLASS\tMIN\tMAX\tGROUP\tVLAN/QOS\tTRUST\tWHERE\n")
+	for _, v := range sp.VFs {
+		vlan, trust, class, group := "-", "-", v.Class, v.Group
+		if v.VLAN != 0 {
+			vlan = fmt.Sprintf("%d/%d", v.VLAN, v.QoS)
+		}
+		if v.Trust != nil {
+			trust = fmt.Sprint(*v.Trust)
+		}
+		if class == "" {
+			class = "-"
+		}
+		if group == "" {
+			group = "-"
+		}
+		fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.VF, class, rateOrDash(v.Min), rateOrDash(v.Max), group, vlan, trust, v.Where)
+	}
+	tw.Flush()
 }
 
 // SocketRules counts the target's rules placed on sockets (cgroup flows).

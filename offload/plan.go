@@ -69,6 +69,8 @@ type TargetPlan struct {
 	DCB   *DCB       `json:"dcb,omitempty"`
 	RoCE  []RoCE     `json:"roce,omitempty"`
 	Pacer *PacerPlan `json:"pacer,omitempty"`
+	// SRIOV is the PF's per-VF QoS; nil without one.
+	SRIOV *SRIOVPlan `json:"sriov,omitempty"`
 	// Switch is what the switch accepts, for a switch target: the driver
 	// encodes the plan within these limits (e.g. dscp-set vs dscp).
 	Switch *SwitchCaps `json:"switch,omitempty"`

@@ -3,6 +3,8 @@ package nic
 import (
 	"fmt"
 	"math"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 )
 
 // actKind names a tc action module.
@@ -58,14 +60,14 @@ func tcGen(index uint32, action int32) []byte {
 
 // encodeActs writes the TCA_FLOWER_ACT nest body: one nest per action
 // numbered from 1 (the order they run in).
-func encodeActs(a *attrs, acts []tcAct) error {
+func encodeActs(a *nla.Builder, acts []tcAct) error {
 	for i, act := range acts {
 		var err error
-		a.nest(uint16(i+1), func() {
-			a.str(tcaActKind, string(act.Kind))
-			a.nest(tcaActOptions|nlaFNested, func() { err = act.encodeOptions(a) })
+		a.Nest(uint16(i+1), func() {
+			a.Str(tcaActKind, string(act.Kind))
+			a.Nest(tcaActOptions|nlaFNested, func() { err = act.encodeOptions(a) })
 			if len(act.Cookie) > 0 {
-				a.raw(tcaActCookie, act.Cookie)
+				a.Raw(tcaActCookie, act.Cookie)
 			}
 		})
 		if err != nil {
@@ -78,26 +80,26 @@ func encodeActs(a *attrs, acts []tcAct) error {
 	return nil
 }
 
-func (act tcAct) encodeOptions(a *attrs) error {
+func (act tcAct) encodeOptions(a *nla.Builder) error {
 	switch act.Kind {
 	case actSkbedit:
-		a.raw(tcaSkbeditParms, tcGen(act.Index, act.Control))
-		a.u32(tcaSkbeditPriority, act.Priority)
+		a.Raw(tcaSkbeditParms, tcGen(act.Index, act.Control))
+		a.U32(tcaSkbeditPriority, act.Priority)
 	case actGact:
-		a.raw(tcaGactParms, tcGen(act.Index, act.Control))
+		a.Raw(tcaGactParms, tcGen(act.Index, act.Control))
 	case actCsum:
 		p := tcGen(act.Index, act.Control)
 		p = native.AppendUint32(p, csumUpdateFlagIPv4HDR)
-		a.raw(tcaCsumParms, p)
+		a.Raw(tcaCsumParms, p)
 	case actVlan:
 		p := tcGen(act.Index, act.Control)
 		p = native.AppendUint32(p, tcaVlanActModify)
-		a.raw(tcaVlanParms, p)
+		a.Raw(tcaVlanParms, p)
 		if act.VID < 1 || act.VID > 4094 {
 			return fmt.Errorf("vlan modify needs the VLAN id (1-4094), got %d", act.VID)
 		}
-		a.u16(tcaVlanPushVlanID, act.VID)
-		a.u8(tcaVlanPushVlanPrio, act.PCP)
+		a.U16(tcaVlanPushVlanID, act.VID)
+		a.U8(tcaVlanPushVlanPrio, act.PCP)
 	case actPedit:
 		mask, val, htype, err := dsfieldKey(act.Family, act.DSCP)
 		if err != nil {
@@ -110,11 +112,11 @@ func (act tcAct) encodeOptions(a *attrs) error {
 		p = append(p, mask[:]...)
 		p = append(p, val[:]...)
 		p = append(p, make([]byte, 16)...) // off 0 (from the IP header), at, offmask, shift
-		a.raw(tcaPeditParmsEx, p)
-		a.nest(tcaPeditKeysEx|nlaFNested, func() {
-			a.nest(tcaPeditKeyEx|nlaFNested, func() {
-				a.u16(tcaPeditKeyExHtype, htype)
-				a.u16(tcaPeditKeyExCmd, peditCmdSet)
+		a.Raw(tcaPeditParmsEx, p)
+		a.Nest(tcaPeditKeysEx|nlaFNested, func() {
+			a.Nest(tcaPeditKeyEx|nlaFNested, func() {
+				a.U16(tcaPeditKeyExHtype, htype)
+				a.U16(tcaPeditKeyExCmd, peditCmdSet)
 			})
 		})
 	case actPolice:
@@ -150,7 +152,7 @@ func dsfieldKey(family int, dscp uint8) (mask, val [4]byte, htype uint16, err er
 // send Burst bytes at Rate, in ticks.
 const nsPerTick = 64
 
-func (act tcAct) encodePolice(a *attrs) error {
+func (act tcAct) encodePolice(a *nla.Builder) error {
 	if act.Rate == 0 {
 		return fmt.Errorf("police needs a rate")
 	}
@@ -188,18 +190,18 @@ func (act tcAct) encodePolice(a *attrs) error {
 		p = append(p, make([]byte, 12)...)
 	}
 	p = append(p, make([]byte, 12)...) // refcnt, bindcnt, capab
-	a.raw(tcaPoliceTbf, p)
-	a.raw(tcaPoliceRate, rtab(rate32, cellLog))
+	a.Raw(tcaPoliceTbf, p)
+	a.Raw(tcaPoliceRate, rtab(rate32, cellLog))
 	if act.Peak != 0 {
-		a.raw(tcaPolicePeakrate, rtab(peak32, cellLog))
+		a.Raw(tcaPolicePeakrate, rtab(peak32, cellLog))
 	}
 	if act.Rate >= math.MaxUint32 {
-		a.u64(tcaPoliceRate64, act.Rate)
+		a.U64(tcaPoliceRate64, act.Rate)
 	}
 	if act.Peak >= math.MaxUint32 {
-		a.u64(tcaPolicePeakrate64, act.Peak)
+		a.U64(tcaPolicePeakrate64, act.Peak)
 	}
-	a.u32(tcaPoliceResult, uint32(act.Conform))
+	a.U32(tcaPoliceResult, uint32(act.Conform))
 	return nil
 }
 

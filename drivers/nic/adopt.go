@@ -150,5 +150,8 @@ func (d *Driver) withAdopted(st *state) *state {
 		q := *d.adoptedQueues
 		c.Queues = &q
 	}
+	if c.SRIOV == nil && d.adoptedSRIOV != nil {
+		c.SRIOV = (&state{SRIOV: d.adoptedSRIOV}).clone().SRIOV
+	}
 	return c
 }

@@ -80,7 +80,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 		return d.rollback(steps, fmt.Errorf("nic %s: %w", d.dev.Interface, err))
 	}
 	d.st = ns
-	d.adopted, d.adoptedQueues = nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
 	// Filters with our cookie that no rule accounts for go last: there is
 	// nothing to restore them from.
 	for _, ref := range s.orphans(d.tag, d.st) {
@@ -121,6 +121,7 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 	}()
 	needClsact := make(map[string]bool)
 	needHW := make(map[string]bool)
+	vfBackends := make(map[string]vfBackend)
 	next := make(map[string]uint32)
 	alloc := func(dev string) uint32 {
 		for n := max(next[dev], 1); n < 0x10000; n++ {
@@ -271,6 +272,12 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 			steps = append(steps, st...)
 		case offload.ObjPacer:
 			return nil, fmt.Errorf("pacer op %q: the software pacer is not the NIC driver's", op.ID)
+		case offload.ObjVF, offload.ObjVFGroup:
+			st, err := d.vfSteps(ns, op, vfBackends)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, st...)
 		default:
 			return nil, fmt.Errorf("unknown object %q", op.Object)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -128,7 +129,7 @@ func (c *conn) roundtrip(typ, flags uint16, body []byte, f func([]byte) error) e
 			}
 			mtype, mflags, mseq := native.Uint16(b[4:]), native.Uint16(b[6:]), native.Uint32(b[8:])
 			data := b[unix.NLMSG_HDRLEN:l]
-			b = b[min(align4(l), len(b)):]
+			b = b[min(nla.Align4(l), len(b)):]
 			if mseq != seq {
 				continue // a late reply to an earlier request
 			}
@@ -170,18 +171,18 @@ func extackError(errno unix.Errno, flags uint16, rest []byte) error {
 	}
 	skip := unix.NLMSG_HDRLEN
 	if flags&unix.NLM_F_CAPPED == 0 {
-		skip = align4(int(native.Uint32(rest)))
+		skip = nla.Align4(int(native.Uint32(rest)))
 	}
 	if skip > len(rest) {
 		return errno
 	}
-	as, err := parseAttrs(rest[skip:])
+	as, err := nla.Parse(rest[skip:])
 	if err != nil {
 		return errno
 	}
 	for _, a := range as {
 		if a.Type == nl.NLMSGERR_ATTR_MSG {
-			return fmt.Errorf("%w: %s", errno, cstring(a.Data))
+			return fmt.Errorf("%w: %s", errno, nla.CString(a.Data))
 		}
 	}
 	return errno

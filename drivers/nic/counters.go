@@ -7,6 +7,7 @@ import (
 
 	"github.com/safchain/ethtool"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -94,12 +95,12 @@ func (c *conn) tcClassStats(ifindex int, qdisc uint32) (map[int]classStats, erro
 		if minor < tcHMinPrio || minor > tcHMinPrio+15 {
 			return nil
 		}
-		m, err := attrMap(rest)
+		m, err := nla.Map(rest)
 		if err != nil {
 			return err
 		}
 		var cs classStats
-		if sm, err := attrMap(m[tcaStats2]); err == nil {
+		if sm, err := nla.Map(m[tcaStats2]); err == nil {
 			cs.bytes, cs.packets, _, _ = parseStats(m[tcaStats2])
 			if q := sm[tcaStatsQueue]; len(q) >= 20 {
 				// struct gnet_stats_queue: qlen, backlog, drops, requeues, overlimits.

@@ -2,139 +2,25 @@ package nic
 
 import (
 	"fmt"
-	"slices"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/dcbnl"
 	"github.com/qosplane/qosplane/offload"
 )
 
-// dcbMsg returns an RTM_SETDCB / RTM_GETDCB body: struct dcbmsg (family
-// AF_UNSPEC, cmd, pad) and DCB_ATTR_IFNAME.
-func dcbMsg(cmd uint8, ifname string) attrs {
-	a := attrs{b: []byte{unix.AF_UNSPEC, cmd, 0, 0}}
-	a.str(dcbAttrIfname, ifname)
-	return a
-}
-
-// ieeeETS returns struct ieee_ets (59 bytes): willing, ets_cap, cbs, then
-// tc_tx_bw, tc_rx_bw, tc_tsa, prio_tc, tc_reco_bw, tc_reco_tsa and
-// reco_prio_tc, 8 bytes each. Strict TCs get TSA strict (0), the others
-// ETS (2) with their bandwidth share in percent.
-func ieeeETS(d *offload.DCB) ([]byte, error) {
-	b := make([]byte, sizeofIEEEETS)
-	var sum int
-	for tc := range 8 {
-		b[3+tc] = d.Bandwidth[tc]
-		b[11+tc] = d.Bandwidth[tc]
-		if slices.Contains(d.Strict, tc) {
-			b[19+tc] = ieeeTSAStrict
-			if d.Bandwidth[tc] != 0 {
-				return nil, fmt.Errorf("TC %d is strict and has an ETS share of %d%%", tc, d.Bandwidth[tc])
-			}
-		} else {
-			b[19+tc] = ieeeTSAETS
-			sum += int(d.Bandwidth[tc])
-		}
-		if d.PrioTC[tc] > 7 {
-			return nil, fmt.Errorf("priority %d maps to TC %d (0-7)", tc, d.PrioTC[tc])
-		}
-		b[27+tc] = d.PrioTC[tc]
-	}
-	if sum != 100 && sum != 0 {
-		return nil, fmt.Errorf("ETS shares sum to %d%%, want 100", sum)
-	}
-	return b, nil
-}
-
-// ieeeMaxrate returns struct ieee_maxrate: u64 tc_maxrate[8] in kbit/s
-// (the plan has bit/s; 0 is unlimited).
-func ieeeMaxrate(d *offload.DCB) []byte {
-	b := make([]byte, 0, sizeofIEEEMaxrate)
-	for _, r := range d.MaxRate {
-		b = native.AppendUint64(b, r/1000)
-	}
-	return b
-}
-
-// ieeePFC returns struct ieee_pfc (136 bytes): pfc_cap, pfc_en (bit per
-// priority), mbc, pad, delay (u16 at 4), requests[8], indications[8].
-func ieeePFC(d *offload.DCB) ([]byte, error) {
-	b := make([]byte, sizeofIEEEPFC)
-	for _, p := range d.PFC {
-		if p > 7 {
-			return nil, fmt.Errorf("PFC priority %d out of range 0-7", p)
-		}
-		b[1] |= 1 << p
-	}
-	return b, nil
-}
-
-// encodeDCBSet returns the DCB_CMD_IEEE_SET request body for d.
-func encodeDCBSet(ifname string, d *offload.DCB) ([]byte, error) {
-	ets, err := ieeeETS(d)
-	if err != nil {
-		return nil, err
-	}
-	pfc, err := ieeePFC(d)
-	if err != nil {
-		return nil, err
-	}
-	a := dcbMsg(dcbCmdIEEESet, ifname)
-	var appErr error
-	a.nest(dcbAttrIEEE, func() {
-		a.raw(dcbAttrIEEEETS, ets)
-		a.raw(dcbAttrIEEEPFC, pfc)
-		a.raw(dcbAttrIEEEMaxrate, ieeeMaxrate(d))
-		if len(d.App) > 0 {
-			a.nest(dcbAttrIEEEAppTab, func() {
-				for _, e := range d.App {
-					if e.DSCP > 63 || e.Priority > 7 {
-						appErr = fmt.Errorf("app entry DSCP %d -> priority %d out of range", e.DSCP, e.Priority)
-					}
-					a.raw(dcbAttrIEEEApp, dcbApp(e))
-				}
-			})
-		}
-	})
-	return a.b, appErr
-}
-
-// dcbApp returns struct dcb_app: selector (5 = DSCP), priority, protocol
-// (the DSCP value, u16).
-func dcbApp(e offload.DSCPPrio) []byte {
-	return native.AppendUint16([]byte{ieeeAppSelDSCP, e.Priority}, uint16(e.DSCP))
-}
-
-// encodeDCBDelApps returns a DCB_CMD_IEEE_DEL body removing apps.
-func encodeDCBDelApps(ifname string, apps []offload.DSCPPrio) []byte {
-	a := dcbMsg(dcbCmdIEEEDel, ifname)
-	a.nest(dcbAttrIEEE, func() {
-		a.nest(dcbAttrIEEEAppTab, func() {
-			for _, e := range apps {
-				a.raw(dcbAttrIEEEApp, dcbApp(e))
-			}
-		})
-	})
-	return a.b
-}
-
 // dcbGet reads the device's IEEE settings: the raw DCB_ATTR_IEEE payload.
 func (c *conn) dcbGet(ifname string) ([]byte, error) {
-	a := dcbMsg(dcbCmdIEEEGet, ifname)
-	msgs, err := c.request(rtmGetDCB, a.b)
+	msgs, err := c.request(dcbnl.RTMGetDCB, dcbnl.EncodeGet(ifname))
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range msgs {
-		if len(m) < 4 {
-			continue
-		}
-		am, err := attrMap(m[4:])
+		v, ok, err := dcbnl.IEEEOf(m)
 		if err != nil {
 			return nil, err
 		}
-		if v, ok := am[dcbAttrIEEE]; ok {
+		if ok {
 			return v, nil
 		}
 	}
@@ -144,40 +30,18 @@ func (c *conn) dcbGet(ifname string) ([]byte, error) {
 // dcbSetRaw sends a DCB_CMD_IEEE_SET with the ETS, PFC and maxrate of a
 // raw DCB_ATTR_IEEE payload (as dcbGet returned it).
 func (c *conn) dcbSetRaw(ifname string, ieee []byte) error {
-	m, err := attrMap(ieee)
+	body, err := dcbnl.EncodeSetRaw(ifname, ieee)
 	if err != nil {
 		return err
 	}
-	a := dcbMsg(dcbCmdIEEESet, ifname)
-	a.nest(dcbAttrIEEE, func() {
-		for _, t := range []uint16{dcbAttrIEEEETS, dcbAttrIEEEPFC, dcbAttrIEEEMaxrate} {
-			if v, ok := m[t]; ok {
-				a.raw(t, v)
-			}
-		}
-	})
-	return c.dcbWrite(a.b)
+	return c.dcbWrite(body)
 }
 
 // dcbWrite sends a set/del. dcbnl answers with an RTM_SETDCB message whose
 // DCB_ATTR_IEEE is the status (0 = ok), followed by the ack.
 func (c *conn) dcbWrite(body []byte) error {
 	c.writes.Add(1)
-	err := c.roundtrip(rtmSetDCB, unix.NLM_F_ACK, body, func(m []byte) error {
-		// dcbnl acks success and reports the driver's error as a u8
-		// in the reply's DCB_ATTR_IEEE.
-		if len(m) < 4 {
-			return nil
-		}
-		am, err := attrMap(m[4:])
-		if err != nil {
-			return err
-		}
-		if v := am[dcbAttrIEEE]; len(v) >= 1 && v[0] != 0 {
-			return fmt.Errorf("device refused the IEEE DCB settings (%w)", unix.Errno(256-int(v[0])))
-		}
-		return nil
-	})
+	err := c.roundtrip(dcbnl.RTMSetDCB, unix.NLM_F_ACK, body, dcbnl.Status)
 	if err != nil {
 		err = fmt.Errorf("dcbnl: %w", err)
 		if refusal(err) {
@@ -185,20 +49,6 @@ func (c *conn) dcbWrite(body []byte) error {
 		}
 	}
 	return err
-}
-
-// encodeDCBSetApps returns a DCB_CMD_IEEE_SET body that adds app entries
-// only.
-func encodeDCBSetApps(ifname string, apps []offload.DSCPPrio) []byte {
-	a := dcbMsg(dcbCmdIEEESet, ifname)
-	a.nest(dcbAttrIEEE, func() {
-		a.nest(dcbAttrIEEEAppTab, func() {
-			for _, e := range apps {
-				a.raw(dcbAttrIEEEApp, dcbApp(e))
-			}
-		})
-	})
-	return a.b
 }
 
 // dcbStep sets, changes or removes the DCB configuration. The device's
@@ -222,22 +72,22 @@ func (d *Driver) dcbStep(ns *state, op offload.Op) ([]step, error) {
 	var steps []step
 	var oldApps []offload.DSCPPrio
 	if old != nil {
-		if oldApps, err = presentApps(prev, old.App); err != nil {
+		if oldApps, err = dcbnl.PresentApps(prev, old.App); err != nil {
 			return nil, fmt.Errorf("dcbnl IEEE get on %s: %w", ifname, err)
 		}
 	}
 	if len(oldApps) > 0 {
 		apps := oldApps
 		steps = append(steps, step{desc: "delete DCB app entries",
-			do:   func() error { return d.c.dcbWrite(encodeDCBDelApps(ifname, apps)) },
-			undo: func() error { return d.c.dcbWrite(encodeDCBSetApps(ifname, apps)) }})
+			do:   func() error { return d.c.dcbWrite(dcbnl.EncodeDelApps(ifname, apps)) },
+			undo: func() error { return d.c.dcbWrite(dcbnl.EncodeSetApps(ifname, apps)) }})
 	}
 	switch op.Kind {
 	case offload.Add, offload.Change:
 		if op.NewDCB == nil {
 			return nil, fmt.Errorf("%s dcb: no configuration", op.Kind)
 		}
-		body, err := encodeDCBSet(ifname, op.NewDCB)
+		body, err := dcbnl.EncodeSet(ifname, op.NewDCB)
 		if err != nil {
 			return nil, fmt.Errorf("dcb: %w", err)
 		}
@@ -249,7 +99,7 @@ func (d *Driver) dcbStep(ns *state, op offload.Op) ([]step, error) {
 			undo: func() error {
 				if len(apps) > 0 {
 					// Some may not have been added: best effort.
-					_ = d.c.dcbWrite(encodeDCBDelApps(ifname, apps))
+					_ = d.c.dcbWrite(dcbnl.EncodeDelApps(ifname, apps))
 				}
 				return d.c.dcbSetRaw(ifname, prev)
 			}})

@@ -27,6 +27,13 @@
 // (DCB_CMD_IEEE_GET), so a change made with iproute2's dcb shows in Diff. Rates are bit/s in plans and bytes/s on
 // the wire; sizes are bytes.
 //
+// Layout: the driver (plan -> ops -> steps with undo, adoption, state) is
+// this package; wire encoders are moving out beside their byte tests:
+// drivers/nic/wire/nla (netlink attributes), drivers/nic/wire/dcbnl (IEEE
+// DCB), drivers/nic/devlink (devlink rate and ports over generic netlink),
+// drivers/nic/wire/wiretest (what their byte tests share). The tc encoders
+// (qdisc, mqprio, flower, actions) are still files here.
+//
 // Tests: `go test ./drivers/nic` runs the byte-level encoder tests (golden
 // slices derived from the kernel's uapi structs) anywhere; the in-kernel
 // tests skip outside the kernel lab and must pass inside it:
@@ -43,7 +50,10 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/qosplane/qosplane/drivers/nic/devlink"
 
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -73,6 +83,13 @@ type Driver struct {
 	ref           *offload.TargetPlan
 	adopted       map[string]*ruleState
 	adoptedQueues *offload.QueueLayout
+	// adoptedSRIOV is the reference plan's VFs and groups the last
+	// Current found on the device exactly as planned (see vf.go).
+	adoptedSRIOV *sriovState
+	// dl is the devlink socket (switchdev VF rates), opened when first
+	// needed; vfWrites counts the legacy VF table's writes.
+	dl       *devlink.Client
+	vfWrites atomic.Int64
 }
 
 var _ offload.Driver = (*Driver)(nil)
@@ -126,11 +143,20 @@ func Open(dev offload.Device, owner, profile string, log *slog.Logger, opts ...O
 
 // Writes returns how many state-changing requests (netlink, ethtool,
 // configfs) the driver has made since Open.
-func (d *Driver) Writes() int64 { return d.c.Writes() }
+func (d *Driver) Writes() int64 {
+	n := d.c.Writes() + d.vfWrites.Load()
+	if d.dl != nil {
+		n += d.dl.Writes()
+	}
+	return n
+}
 
 // Close releases the netlink socket. It does not change the device.
 func (d *Driver) Close() error {
 	d.c.close()
+	if d.dl != nil {
+		d.dl.Close()
+	}
 	return nil
 }
 
@@ -329,7 +355,7 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return nil, err
 	}
 	st := d.st
-	d.adopted, d.adoptedQueues = nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
 	s, err := d.scan(st, d.refDevices()...)
 	if err != nil {
 		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
@@ -399,6 +425,9 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		if d.roceIntact(r) {
 			p.RoCE = append(p.RoCE, r)
 		}
+	}
+	if p.SRIOV, err = d.currentSRIOV(st); err != nil {
+		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
 	}
 	if o := s.orphans(d.tag, st); len(o) > 0 {
 		d.log.Warn("filters with qosplane's cookie that no recorded rule accounts for; the next apply deletes them", "count", len(o))

@@ -3,6 +3,8 @@ package nic
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 )
 
 // qdiscInfo is one qdisc from an RTM_GETQDISC dump.
@@ -48,11 +50,11 @@ func parseQdisc(msg []byte) (qdiscInfo, error) {
 		return q, err
 	}
 	q.Ifindex, q.Handle, q.Parent = idx, h, p
-	m, err := attrMap(rest)
+	m, err := nla.Map(rest)
 	if err != nil {
 		return q, fmt.Errorf("qdisc %x: %w", h, err)
 	}
-	q.Kind = cstring(m[tcaKind])
+	q.Kind = nla.CString(m[tcaKind])
 	// Copy: the message lives in the connection's receive buffer.
 	q.Options = bytes.Clone(m[tcaOptions])
 	if v := m[tcaHWOffload]; len(v) > 0 {
@@ -68,10 +70,10 @@ func parseFilter(msg []byte) (ifindex int, f dumpedFilter, err error) {
 	}
 	f.Handle, f.Parent, f.Pref = h, p, uint16(info>>16)
 	var opts []byte
-	eachAttr(rest, func(t uint16, d []byte) {
+	nla.Each(rest, func(t uint16, d []byte) {
 		switch t {
 		case tcaKind:
-			f.Kind = cstring(d)
+			f.Kind = nla.CString(d)
 		case tcaChain:
 			if len(d) >= 4 {
 				f.Chain = native.Uint32(d)
@@ -84,7 +86,7 @@ func parseFilter(msg []byte) (ifindex int, f dumpedFilter, err error) {
 		return idx, f, nil
 	}
 	var acts []byte
-	eachAttr(opts, func(t uint16, d []byte) {
+	nla.Each(opts, func(t uint16, d []byte) {
 		if len(d) < 4 && t != tcaFlowerAct {
 			return
 		}
@@ -101,13 +103,13 @@ func parseFilter(msg []byte) (ifindex int, f dumpedFilter, err error) {
 	})
 	var st []actStats
 	var first firstPolice
-	eachAttr(acts, func(_ uint16, a []byte) {
+	nla.Each(acts, func(_ uint16, a []byte) {
 		var kind string
 		var cookie, stats, aopts []byte
-		eachAttr(a, func(t uint16, d []byte) {
+		nla.Each(a, func(t uint16, d []byte) {
 			switch t {
 			case tcaActKind:
-				kind = cstring(d)
+				kind = nla.CString(d)
 			case tcaActCookie:
 				cookie = d
 			case tcaActStats:
@@ -141,7 +143,7 @@ type firstPolice struct {
 
 func parsePolice(opts []byte) firstPolice {
 	var p firstPolice
-	eachAttr(opts, func(t uint16, d []byte) {
+	nla.Each(opts, func(t uint16, d []byte) {
 		switch {
 		case t == tcaPoliceTbf && len(d) >= 8:
 			p.ok = true
@@ -188,7 +190,7 @@ func entryStats(st []actStats, first firstPolice) (nbytes, packets, hwBytes, hwP
 // parseStats reads TCA_STATS_BASIC (struct gnet_stats_basic: u64 bytes,
 // u32 packets), TCA_STATS_PKT64 and TCA_STATS_BASIC_HW.
 func parseStats(b []byte) (nbytes, packets, hwBytes, hwPackets uint64) {
-	eachAttr(b, func(t uint16, v []byte) {
+	nla.Each(b, func(t uint16, v []byte) {
 		switch {
 		case t == tcaStatsBasic && len(v) >= 12:
 			nbytes, packets = native.Uint64(v), uint64(native.Uint32(v[8:]))

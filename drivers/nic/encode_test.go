@@ -2,11 +2,12 @@ package nic
 
 import (
 	"bytes"
-	"encoding/hex"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
+	"github.com/qosplane/qosplane/drivers/nic/wire/wiretest"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -15,42 +16,8 @@ import (
 // structs (6.1 headers; sizes checked with a C program): each line is one
 // attribute header or struct field. They assume a little-endian host.
 
-// hx decodes hex written with spaces and "# comment" tails, one item a line.
-func hx(t *testing.T, s string) []byte {
-	t.Helper()
-	var clean strings.Builder
-	for line := range strings.SplitSeq(s, "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		clean.WriteString(strings.ReplaceAll(strings.TrimSpace(line), " ", ""))
-	}
-	b, err := hex.DecodeString(clean.String())
-	if err != nil {
-		t.Fatalf("bad golden hex: %v", err)
-	}
-	return b
-}
-
-func littleEndian(t *testing.T) {
-	if native.Uint16([]byte{1, 0}) != 1 {
-		t.Skip("golden bytes are written for a little-endian host")
-	}
-}
-
-func diffBytes(t *testing.T, name string, got, want []byte) {
-	t.Helper()
-	if bytes.Equal(got, want) {
-		return
-	}
-	for i := range min(len(got), len(want)) {
-		if got[i] != want[i] {
-			t.Fatalf("%s: first difference at byte %d (got %#02x, want %#02x)\ngot  %x\nwant %x", name, i, got[i], want[i], got, want)
-		}
-	}
-	t.Fatalf("%s: length %d, want %d\ngot  %x\nwant %x", name, len(got), len(want), got, want)
-}
-
 func TestMqprioBytes(t *testing.T) {
-	littleEndian(t)
+	wiretest.LittleEndian(t)
 	q := &offload.QueueLayout{
 		NumTC:  2,
 		PrioTC: [16]uint8{0, 1},
@@ -63,7 +30,7 @@ func TestMqprioBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hx(t, `
+	want := wiretest.Hex(t, `
 		02                                # num_tc
 		0001 0000 0000 0000 0000 0000 0000 0000 # prio_tc_map[16]
 		01                                # hw
@@ -77,7 +44,7 @@ func TestMqprioBytes(t *testing.T) {
 		0c00 0400 205fa012 00000000       # 312500000 B/s = 2.5 Gbit/s
 	`)
 	got := o.encode()
-	diffBytes(t, "mqprio", got, want)
+	wiretest.DiffBytes(t, "mqprio", got, want)
 	back, err := decodeMqprio(got)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +76,7 @@ func TestMqprioRefusesBadLayout(t *testing.T) {
 func mustPrefix(s string) model.Prefix { return model.Prefix{Prefix: netip.MustParsePrefix(s)} }
 
 func TestFlowerEgressBytes(t *testing.T) {
-	littleEndian(t)
+	wiretest.LittleEndian(t)
 	r := &offload.Rule{
 		ID: "voice/egress/eth0", Flow: "voice", Class: "voice", Direction: offload.OnEgress, Device: "eth0",
 		Precedence: 100,
@@ -125,7 +92,7 @@ func TestFlowerEgressBytes(t *testing.T) {
 		t.Fatalf("filters = %+v", fs)
 	}
 	cookie, _ := makeCookie("qosplane-test", offload.RuleFingerprint(r))
-	want := append(hx(t, `
+	want := append(wiretest.Hex(t, `
 		0600 0800 0800 0000          # KEY_ETH_TYPE be16 0x0800
 		0500 0900 11 000000          # KEY_IP_PROTO udp
 		0800 0c00 c0000200           # KEY_IPV4_DST 192.0.2.0
@@ -141,7 +108,7 @@ func TestFlowerEgressBytes(t *testing.T) {
 		0800 0300 05000000           #    SKBEDIT_PRIORITY 5
 		1400 0600                    #   COOKIE, 16 bytes follow
 	`), cookie...)
-	want = append(want, hx(t, `
+	want = append(want, wiretest.Hex(t, `
 		6000 0200                    #  action 2, 96 bytes
 		0a00 0100 7065646974 00 0000 #   KIND "pedit\0" + pad
 		5000 0280                    #   OPTIONS | NESTED, 80 bytes
@@ -164,14 +131,14 @@ func TestFlowerEgressBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffBytes(t, "flower options", got, want)
+	wiretest.DiffBytes(t, "flower options", got, want)
 
 	fs[0].Handle = 0x51500001
 	msg, err := fs[0].encodeMsg(7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHdr := hx(t, `
+	wantHdr := wiretest.Hex(t, `
 		00 00 0000    # family AF_UNSPEC, pads
 		07000000      # ifindex 7
 		01005051      # handle 0x51500001
@@ -179,7 +146,7 @@ func TestFlowerEgressBytes(t *testing.T) {
 		00036400      # info: pref 100 << 16 | htons(ETH_P_ALL)
 		0b00 0100 666c6f77657200 00 # KIND "flower\0"
 	`)
-	diffBytes(t, "tcmsg", msg[:len(wantHdr)], wantHdr)
+	wiretest.DiffBytes(t, "tcmsg", msg[:len(wantHdr)], wantHdr)
 	if h := native.Uint16(msg[len(wantHdr)+2:]); h != tcaOptions|nlaFNested {
 		t.Fatalf("options attribute type %#x", h)
 	}
@@ -205,11 +172,11 @@ func TestFlowerSplitsFamiliesForDSCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, frag := range [][]byte{
-		hx(t, "0600 0800 86dd 0000"), // KEY_ETH_TYPE ipv6
-		hx(t, "0600 5900 03e8 0000"), // PORT_DST_MIN 1000
-		hx(t, "0600 5a00 07d0 0000"), // PORT_DST_MAX 2000
-		hx(t, "f03fffff 0b800000"),   // IPv6 traffic class key: 46 = 0b1011_10
-		hx(t, "0600 0100 0300 0000"), // HTYPE ip6
+		wiretest.Hex(t, "0600 0800 86dd 0000"), // KEY_ETH_TYPE ipv6
+		wiretest.Hex(t, "0600 5900 03e8 0000"), // PORT_DST_MIN 1000
+		wiretest.Hex(t, "0600 5a00 07d0 0000"), // PORT_DST_MAX 2000
+		wiretest.Hex(t, "f03fffff 0b800000"),   // IPv6 traffic class key: 46 = 0b1011_10
+		wiretest.Hex(t, "0600 0100 0300 0000"), // HTYPE ip6
 	} {
 		if !bytes.Contains(opts, frag) {
 			t.Errorf("IPv6 filter lacks %x", frag)
@@ -218,7 +185,7 @@ func TestFlowerSplitsFamiliesForDSCP(t *testing.T) {
 }
 
 func TestFlowerHwTCBytes(t *testing.T) {
-	littleEndian(t)
+	wiretest.LittleEndian(t)
 	r := &offload.Rule{ID: "s", Direction: offload.OnIngress, Device: "eth0", Precedence: 3,
 		Match:   model.Match{Dst: mustPrefix("10.0.0.1/32"), Protocol: model.TCP, DstPort: model.PortRange{Lo: 80, Hi: 80}},
 		Actions: []offload.Action{{Kind: offload.SteerTC, TC: 3}},
@@ -231,7 +198,7 @@ func TestFlowerHwTCBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hx(t, `
+	want := wiretest.Hex(t, `
 		0800 0100 e3ffffff  # CLASSID TC_H_MAKE(ffff:, ffe0+3)
 		0600 0800 0800 0000 # KEY_ETH_TYPE ipv4
 		0500 0900 06 000000 # IP_PROTO tcp
@@ -241,33 +208,33 @@ func TestFlowerHwTCBytes(t *testing.T) {
 		0600 2400 ffff 0000 # TCP_DST_MASK
 		0800 1600 02000000  # FLAGS skip_sw (the kernel's bit 1, not vishvananda's swapped encoding)
 	`)
-	diffBytes(t, "hw_tc", got, want)
+	wiretest.DiffBytes(t, "hw_tc", got, want)
 	if fs[0].Hook.parent() != 0xFFFFFFF2 {
 		t.Fatalf("ingress parent %#x", fs[0].Hook.parent())
 	}
 }
 
 func TestVlanModifyAndPoliceBytes(t *testing.T) {
-	littleEndian(t)
-	var a attrs
+	wiretest.LittleEndian(t)
+	var a nla.Builder
 	if err := (tcAct{Kind: actVlan, Control: tcActPipe, VID: 10, PCP: 5}).encodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
-	diffBytes(t, "vlan", a.b, hx(t, `
+	wiretest.DiffBytes(t, "vlan", a.B, wiretest.Hex(t, `
 		1c00 0200 00000000 00000000 03000000 00000000 00000000 03000000 # VLAN_PARMS tc_gen + v_action modify
 		0600 0300 0a00 0000 # PUSH_VLAN_ID 10
 		0500 0600 05 000000 # PUSH_VLAN_PRIORITY 5
 	`))
-	if err := (tcAct{Kind: actVlan, PCP: 5}).encodeOptions(&attrs{}); err == nil {
+	if err := (tcAct{Kind: actVlan, PCP: 5}).encodeOptions(&nla.Builder{}); err == nil {
 		t.Fatal("vlan modify without a VLAN id was accepted")
 	}
 
-	a = attrs{}
+	a = nla.Builder{}
 	pol := tcAct{Kind: actPolice, Rate: 1_250_000, Burst: 15000, Control: tcActShot, Conform: tcActPipe, Index: 0x51000007}
 	if err := pol.encodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
-	wantTbf := hx(t, `
+	wantTbf := wiretest.Hex(t, `
 		3c00 0100           # POLICE_TBF, struct tc_police (56 bytes)
 		07000051            # index (shared meter)
 		02000000            # action (exceed): drop
@@ -279,17 +246,17 @@ func TestVlanModifyAndPoliceBytes(t *testing.T) {
 		00000000 00000000 00000000    # refcnt, bindcnt, capab
 		0404 0200           # POLICE_RATE: the 1024-byte rate table
 	`)
-	diffBytes(t, "police head", a.b[:len(wantTbf)], wantTbf)
-	tail := a.b[len(wantTbf)+1024:]
-	diffBytes(t, "police tail", tail, hx(t, "0800 0500 03000000")) // POLICE_RESULT conform pipe
+	wiretest.DiffBytes(t, "police head", a.B[:len(wantTbf)], wantTbf)
+	tail := a.B[len(wantTbf)+1024:]
+	wiretest.DiffBytes(t, "police tail", tail, wiretest.Hex(t, "0800 0500 03000000")) // POLICE_RESULT conform pipe
 
 	// Above 4 GB/s (34 Gbit/s) the 64-bit rate attribute carries it.
-	a = attrs{}
+	a = nla.Builder{}
 	big := tcAct{Kind: actPolice, Rate: 50_000_000_000 / 8, Burst: 1 << 20, Control: tcActShot, Conform: tcActPipe}
 	if err := big.encodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(a.b, hx(t, "0c00 0800 806e8774 01000000")) { // RATE64 6250000000
+	if !bytes.Contains(a.B, wiretest.Hex(t, "0c00 0800 806e8774 01000000")) { // RATE64 6250000000
 		t.Fatal("no TCA_POLICE_RATE64 for 50 Gbit/s")
 	}
 }
@@ -384,7 +351,7 @@ func TestRuleRefusals(t *testing.T) {
 // A dump message is our own encoding plus what the kernel adds: the
 // in_hw flag and count, action stats. parseFilter must read them back.
 func TestParseFilterDump(t *testing.T) {
-	littleEndian(t)
+	wiretest.LittleEndian(t)
 	r := &offload.Rule{ID: "p", Direction: offload.OnIngress, Device: "eth0", Precedence: 42,
 		Match:   model.Match{Dst: mustPrefix("10.0.0.0/8")},
 		Actions: []offload.Action{{Kind: offload.SetDSCP, DSCP: 10}},
@@ -400,14 +367,14 @@ func TestParseFilterDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The kernel reports the flags with in_hw set and the count.
-	opts = bytes.Replace(opts, hx(t, "0800 1600 02000000"), hx(t, "0800 1600 06000000"), 1)
-	var a attrs
-	a.raw(tcaFlowerInHWCount, native.AppendUint32(nil, 1))
-	opts = append(opts, a.b...)
-	msg := attrs{b: tcmsg(3, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
-	msg.str(tcaKind, "flower")
-	msg.raw(tcaOptions|nlaFNested, opts)
-	idx, d, err := parseFilter(msg.b)
+	opts = bytes.Replace(opts, wiretest.Hex(t, "0800 1600 02000000"), wiretest.Hex(t, "0800 1600 06000000"), 1)
+	var a nla.Builder
+	a.Raw(tcaFlowerInHWCount, native.AppendUint32(nil, 1))
+	opts = append(opts, a.B...)
+	msg := nla.Builder{B: tcmsg(3, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
+	msg.Str(tcaKind, "flower")
+	msg.Raw(tcaOptions|nlaFNested, opts)
+	idx, d, err := parseFilter(msg.B)
 	if err != nil {
 		t.Fatal(err)
 	}

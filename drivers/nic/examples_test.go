@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/dcbnl"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -61,7 +62,7 @@ func TestCompiledExamplesEncode(t *testing.T) {
 					}
 				}
 				if tp.DCB != nil {
-					if _, err := encodeDCBSet("x", tp.DCB); err != nil {
+					if _, err := dcbnl.EncodeSet("x", tp.DCB); err != nil {
 						t.Errorf("%s on %s: dcb: %v", filepath.Base(f), prof, err)
 					}
 				}

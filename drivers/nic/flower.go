@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/model"
 )
 
@@ -48,10 +49,10 @@ func hwTCClassID(tc int) uint32 { return 0xFFFF0000 | uint32(tcHMinPrio+tc) }
 
 // encodeOptions returns the flower TCA_OPTIONS payload.
 func (f *filter) encodeOptions() ([]byte, error) {
-	var a attrs
+	var a nla.Builder
 	m := &f.Match
 	if f.ClassID != 0 {
-		a.u32(tcaFlowerClassid, f.ClassID)
+		a.U32(tcaFlowerClassid, f.ClassID)
 	}
 	var inner uint16
 	switch f.Family {
@@ -64,19 +65,19 @@ func (f *filter) encodeOptions() ([]byte, error) {
 		return nil, fmt.Errorf("family %d", f.Family)
 	}
 	if m.VLAN != 0 {
-		a.be16(tcaFlowerKeyEthType, ethP8021Q)
-		a.u16(tcaFlowerKeyVlanID, m.VLAN)
+		a.BE16(tcaFlowerKeyEthType, ethP8021Q)
+		a.U16(tcaFlowerKeyVlanID, m.VLAN)
 		if inner != 0 {
-			a.be16(tcaFlowerKeyVlanEth, inner)
+			a.BE16(tcaFlowerKeyVlanEth, inner)
 		}
 	} else if inner != 0 {
-		a.be16(tcaFlowerKeyEthType, inner)
+		a.BE16(tcaFlowerKeyEthType, inner)
 	}
 	if m.Protocol != 0 {
 		if f.Family == 0 {
 			return nil, fmt.Errorf("protocol match without an address family")
 		}
-		a.u8(tcaFlowerKeyIPProto, uint8(m.Protocol))
+		a.U8(tcaFlowerKeyIPProto, uint8(m.Protocol))
 	}
 	for _, p := range []struct {
 		pfx            model.Prefix
@@ -91,11 +92,11 @@ func (f *filter) encodeOptions() ([]byte, error) {
 		addr, mask := prefixBytes(p.pfx.Prefix)
 		switch {
 		case p.pfx.Is4() && f.Family == 4:
-			a.raw(p.k4, addr)
-			a.raw(p.m4, mask)
+			a.Raw(p.k4, addr)
+			a.Raw(p.m4, mask)
 		case p.pfx.Is6() && f.Family == 6:
-			a.raw(p.k6, addr)
-			a.raw(p.m6, mask)
+			a.Raw(p.k6, addr)
+			a.Raw(p.m6, mask)
 		default:
 			return nil, fmt.Errorf("prefix %s does not fit family %d", p.pfx, f.Family)
 		}
@@ -119,11 +120,11 @@ func (f *filter) encodeOptions() ([]byte, error) {
 			switch {
 			case p.r.IsZero():
 			case p.r.Exact():
-				a.be16(p.k, p.r.Lo)
-				a.be16(p.mk, 0xFFFF)
+				a.BE16(p.k, p.r.Lo)
+				a.BE16(p.mk, 0xFFFF)
 			default:
-				a.be16(p.lo, p.r.Lo)
-				a.be16(p.hi, p.r.Hi)
+				a.BE16(p.lo, p.r.Lo)
+				a.BE16(p.hi, p.r.Hi)
 			}
 		}
 	}
@@ -131,21 +132,21 @@ func (f *filter) encodeOptions() ([]byte, error) {
 		if f.Family == 0 {
 			return nil, fmt.Errorf("DSCP match without an address family")
 		}
-		a.u8(tcaFlowerKeyIPTos, *m.DSCP<<2)
-		a.u8(tcaFlowerKeyIPTosM, 0xFC)
+		a.U8(tcaFlowerKeyIPTos, *m.DSCP<<2)
+		a.U8(tcaFlowerKeyIPTosM, 0xFC)
 	}
 	if m.Interface != "" && m.Interface != f.Dev {
 		return nil, fmt.Errorf("match on interface %q cannot be installed on %q", m.Interface, f.Dev)
 	}
-	a.u32(tcaFlowerFlags, f.Flags)
+	a.U32(tcaFlowerFlags, f.Flags)
 	if len(f.Acts) > 0 {
 		var err error
-		a.nest(tcaFlowerAct, func() { err = encodeActs(&a, f.Acts) })
+		a.Nest(tcaFlowerAct, func() { err = encodeActs(&a, f.Acts) })
 		if err != nil {
 			return nil, err
 		}
 	}
-	return a.b, nil
+	return a.B, nil
 }
 
 // prefixBytes returns a prefix's address and mask in network byte order.
@@ -183,15 +184,15 @@ func (f *filter) encodeMsg(ifindex int) ([]byte, error) {
 		return nil, err
 	}
 	b := tcmsg(ifindex, f.Handle, f.Hook.parent(), filterInfo(f.Pref))
-	a := attrs{b: b}
-	a.str(tcaKind, "flower")
-	a.raw(tcaOptions|nlaFNested, opts)
-	return a.b, nil
+	a := nla.Builder{B: b}
+	a.Str(tcaKind, "flower")
+	a.Raw(tcaOptions|nlaFNested, opts)
+	return a.B, nil
 }
 
 // deleteMsg returns the RTM_DELTFILTER body for f.
 func (f *filter) deleteMsg(ifindex int) []byte {
-	a := attrs{b: tcmsg(ifindex, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
-	a.str(tcaKind, "flower")
-	return a.b
+	a := nla.Builder{B: tcmsg(ifindex, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
+	a.Str(tcaKind, "flower")
+	return a.B
 }

@@ -3,6 +3,8 @@ package nic
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 )
 
 // FuzzParseDump feeds arbitrary bytes to the parsers of the kernel's
@@ -25,9 +27,9 @@ func FuzzParseDump(f *testing.F) {
 		if err == nil {
 			_, _ = fl.ourCookie([6]byte{1, 2, 3, 4, 5, 6})
 		}
-		_, _ = parseAttrs(msg)
-		_, _ = attrMap(msg)
-		eachAttr(msg, func(uint16, []byte) {})
+		_, _ = nla.Parse(msg)
+		_, _ = nla.Map(msg)
+		nla.Each(msg, func(uint16, []byte) {})
 		_ = parsePolice(msg)
 		parseStats(msg)
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -66,7 +67,7 @@ func mqprioFromLayout(q *offload.QueueLayout) (mqprioOpts, error) {
 // then TCA_MQPRIO_MODE, TCA_MQPRIO_SHAPER (u16) and the rate lists, each a
 // nest (NLA_F_NESTED) of one u64 attribute per TC, as iproute2 sends them.
 func (o mqprioOpts) encode() []byte {
-	b := make([]byte, align4(sizeofMqprioQopt))
+	b := make([]byte, nla.Align4(sizeofMqprioQopt))
 	b[0] = o.NumTC
 	copy(b[1:17], o.PrioTC[:])
 	b[17] = o.HW
@@ -74,12 +75,12 @@ func (o mqprioOpts) encode() []byte {
 		native.PutUint16(b[18+2*i:], o.Count[i])
 		native.PutUint16(b[50+2*i:], o.Offset[i])
 	}
-	a := attrs{b: b}
+	a := nla.Builder{B: b}
 	if o.Channel {
-		a.u16(tcaMqprioMode, tcMqprioModeChannel)
+		a.U16(tcaMqprioMode, tcMqprioModeChannel)
 	}
 	if o.Shaper {
-		a.u16(tcaMqprioShaper, tcMqprioShaperBWRate)
+		a.U16(tcaMqprioShaper, tcMqprioShaperBWRate)
 	}
 	for _, l := range []struct {
 		typ   uint16
@@ -88,13 +89,13 @@ func (o mqprioOpts) encode() []byte {
 		if l.rates == nil {
 			continue
 		}
-		a.nest(l.typ|nlaFNested, func() {
+		a.Nest(l.typ|nlaFNested, func() {
 			for _, r := range l.rates {
-				a.u64(l.typ, r)
+				a.U64(l.typ, r)
 			}
 		})
 	}
-	return a.b
+	return a.B
 }
 
 // decodeMqprio parses an mqprio TCA_OPTIONS payload as the kernel dumps it.
@@ -110,10 +111,10 @@ func decodeMqprio(b []byte) (mqprioOpts, error) {
 		o.Count[i] = native.Uint16(b[18+2*i:])
 		o.Offset[i] = native.Uint16(b[50+2*i:])
 	}
-	if len(b) <= align4(sizeofMqprioQopt) {
+	if len(b) <= nla.Align4(sizeofMqprioQopt) {
 		return o, nil
 	}
-	as, err := parseAttrs(b[align4(sizeofMqprioQopt):])
+	as, err := nla.Parse(b[nla.Align4(sizeofMqprioQopt):])
 	if err != nil {
 		return o, fmt.Errorf("mqprio options: %w", err)
 	}
@@ -124,7 +125,7 @@ func decodeMqprio(b []byte) (mqprioOpts, error) {
 		case tcaMqprioShaper:
 			o.Shaper = len(at.Data) >= 2 && native.Uint16(at.Data) == tcMqprioShaperBWRate
 		case tcaMqprioMinRate64, tcaMqprioMaxRate64:
-			inner, err := parseAttrs(at.Data)
+			inner, err := nla.Parse(at.Data)
 			if err != nil {
 				return o, fmt.Errorf("mqprio rates: %w", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -61,12 +62,12 @@ func (c *conn) hasClsact(ifindex int) (bool, error) {
 
 // qdiscMsg returns an RTM_NEWQDISC / RTM_DELQDISC body.
 func qdiscMsg(ifindex int, handle, parent uint32, kind string, opts []byte) []byte {
-	a := attrs{b: tcmsg(ifindex, handle, parent, 0)}
-	a.str(tcaKind, kind)
+	a := nla.Builder{B: tcmsg(ifindex, handle, parent, 0)}
+	a.Str(tcaKind, kind)
 	if opts != nil {
-		a.raw(tcaOptions, opts)
+		a.Raw(tcaOptions, opts)
 	}
-	return a.b
+	return a.B
 }
 
 // putMqprio installs o as the root qdisc under handle, replacing whatever
@@ -114,7 +115,7 @@ func requestOptions(kind string, opts []byte) []byte {
 		return opts
 	}
 	out := bytes.Clone(opts)
-	eachAttr(out, func(t uint16, d []byte) {
+	nla.Each(out, func(t uint16, d []byte) {
 		if t == 2 && len(d) >= 4 { // TCA_HTB_INIT: struct tc_htb_glob, version first
 			native.PutUint32(d, native.Uint32(d)>>16)
 		}

@@ -1,22 +1,26 @@
 package nic
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/wiretest"
+)
 
 // The options HTB dumps (from the lab's `tc qdisc add ... htb default 12
 // r2q 17`) carry version 0x30011; a create request must carry 3.
 func TestRequestOptionsHTB(t *testing.T) {
-	littleEndian(t)
-	dumped := hx(t, `
+	wiretest.LittleEndian(t)
+	dumped := wiretest.Hex(t, `
 		1800 0200 11000300 11000000 12000000 00000000 00000000 # TCA_HTB_INIT: version 0x30011, r2q 17, defcls 0x12
 		0800 0500 e8030000                                     # TCA_HTB_DIRECT_QLEN 1000
 	`)
-	want := hx(t, `
+	want := wiretest.Hex(t, `
 		1800 0200 03000000 11000000 12000000 00000000 00000000
 		0800 0500 e8030000
 	`)
-	diffBytes(t, "htb options", requestOptions("htb", dumped), want)
+	wiretest.DiffBytes(t, "htb options", requestOptions("htb", dumped), want)
 	if got := requestOptions("htb", dumped); &got[0] == &dumped[0] {
 		t.Fatal("requestOptions changed the saved options in place")
 	}
-	diffBytes(t, "other kinds", requestOptions("fq_codel", dumped), dumped)
+	wiretest.DiffBytes(t, "other kinds", requestOptions("fq_codel", dumped), dumped)
 }

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"os"
 	"slices"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/dcbnl"
 )
 
 // Remove deletes everything qosplane owns on the device — its filters
 // (recorded ones and any carrying the owner's cookie), the root mqprio
 // (putting back the root qdisc it replaced), the clsact qdiscs it added
 // when no other filter is left on them, hw-tc-offload when it turned it on,
-// the RoCE default ToS and DCB settings it changed — and the state file.
+// the RoCE default ToS and DCB settings it changed, the VFs' QoS (put back
+// as it was) and the rate groups it added — and the state file.
 // It goes on after a failed step and returns all errors.
 func (d *Driver) Remove(ctx context.Context) error {
 	d.mu.Lock()
@@ -87,12 +90,12 @@ func (d *Driver) Remove(ctx context.Context) error {
 	if st.DCB != nil {
 		apps := st.DCB.App
 		if raw, err := d.c.dcbGet(d.dev.Interface); err == nil {
-			if p, err := presentApps(raw, apps); err == nil {
+			if p, err := dcbnl.PresentApps(raw, apps); err == nil {
 				apps = p
 			}
 		}
 		if len(apps) > 0 {
-			if err := d.c.dcbWrite(encodeDCBDelApps(d.dev.Interface, apps)); err != nil {
+			if err := d.c.dcbWrite(dcbnl.EncodeDelApps(d.dev.Interface, apps)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -102,6 +105,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 			}
 		}
 	}
+	errs = append(errs, d.removeSRIOV(st)...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("nic %s: remove: %w", d.dev.Interface, err)
 	}
@@ -109,6 +113,6 @@ func (d *Driver) Remove(ctx context.Context) error {
 		return fmt.Errorf("nic %s: remove state file: %w", d.dev.Interface, err)
 	}
 	d.st = &state{Owner: d.owner, Interface: d.dev.Interface}
-	d.adopted, d.adoptedQueues = nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
 	return nil
 }

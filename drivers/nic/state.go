@@ -68,6 +68,8 @@ type state struct {
 	// PrevDCB is the IEEE attributes (raw DCB_ATTR_IEEE payload) before
 	// qosplane set its own.
 	PrevDCB []byte `json:"prev_dcb,omitempty"`
+	// SRIOV is the VF QoS and rate groups qosplane installed.
+	SRIOV *sriovState `json:"sriov,omitempty"`
 }
 
 func statePath(dir, owner, iface string) string {
@@ -130,6 +132,11 @@ func (st *state) clone() *state {
 		r := *rs
 		r.Filters = slices.Clone(rs.Filters)
 		c.Rules[id] = &r
+	}
+	if st.SRIOV != nil {
+		s := *st.SRIOV
+		s.Groups, s.VFs, s.Prev = maps.Clone(st.SRIOV.Groups), maps.Clone(st.SRIOV.VFs), maps.Clone(st.SRIOV.Prev)
+		c.SRIOV = &s
 	}
 	return &c
 }

@@ -147,22 +147,4 @@ const (
 	sizeofTcPolice      = 56
 	tcRtabSize          = 1024
 	linklayerEthernet   = 1
-
-	// dcbnl.
-	dcbCmdIEEESet      = 20
-	dcbCmdIEEEGet      = 21
-	dcbCmdIEEEDel      = 27
-	dcbAttrIfname      = 1
-	dcbAttrIEEE        = 13
-	dcbAttrIEEEETS     = 1
-	dcbAttrIEEEPFC     = 2
-	dcbAttrIEEEAppTab  = 3
-	dcbAttrIEEEMaxrate = 7
-	dcbAttrIEEEApp     = 1
-	sizeofIEEEETS      = 59
-	sizeofIEEEPFC      = 136
-	sizeofIEEEMaxrate  = 64
-	ieeeTSAStrict      = 0
-	ieeeTSAETS         = 2
-	ieeeAppSelDSCP     = 5
 )

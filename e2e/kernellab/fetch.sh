@@ -10,14 +10,16 @@
 #     debs/*.deb                       downloaded packages
 #     <KVER>/root/                     unpacked tree (boot/, lib/modules/, usr/src/)
 #     <KVER>/.done-<pkg>               one stamp per unpacked package
-#     current.env                      KVER=..., ROOT=..., VMLINUZ=..., KBUILD=...
+#     <KVER>/src/                      from linux-source-<X.Y> (same version as the
+#                                      image): drivers/net/netdevsim and its selftests
+#     current.env                      KVER=..., ROOT=..., VMLINUZ=..., KBUILD=..., SRC=...
 #
 # Idempotent: a package already downloaded or unpacked is skipped. Prints the
 # path of current.env as its last line. Needs root for apt.
 set -euo pipefail
 
 CACHE=${QOSPLANE_LAB_CACHE:-/var/cache/qosplane-lab}
-HOST_PKGS=(qemu-system-x86 busybox-static cpio kmod gcc make iproute2)
+HOST_PKGS=(qemu-system-x86 busybox-static cpio kmod gcc make iproute2 xz-utils)
 
 log() { printf 'fetch: %s\n' "$*" >&2; }
 die() { printf 'fetch: error: %s\n' "$*" >&2; exit 1; }
@@ -124,6 +126,39 @@ if [ -n "$kcc" ] && ! command -v "$kcc" >/dev/null 2>&1; then
 		die "apt-get install $kcc failed"
 fi
 
+# 5. netdevsim's source: Debian's kernel does not build it (# CONFIG_NETDEVSIM
+# is not set), so run.sh builds it out of tree. linux-source-<X.Y> must be the
+# image's exact version (the headers and the module must match); only the
+# driver and its selftests are taken from the tarball.
+SRC="$CACHE/$KVER/src"
+src_stamp="$CACHE/$KVER/.done-netdevsim-src"
+if [ ! -e "$src_stamp" ]; then
+	img_ver=$(apt-cache policy "$img" | awk '/Candidate:/ { print $2; exit }')
+	spkg="linux-source-$(printf '%s' "$KVER" | cut -d. -f1,2)"
+	sver=$(apt-cache policy "$spkg" | awk '/Candidate:/ { print $2; exit }')
+	if [ -z "$sver" ] || [ "$sver" = "(none)" ]; then
+		apt_update_once
+		sver=$(apt-cache policy "$spkg" | awk '/Candidate:/ { print $2; exit }')
+	fi
+	[ -n "$sver" ] && [ "$sver" = "$img_ver" ] ||
+		die "$spkg candidate '$sver' is not the kernel's version '$img_ver'"
+	sdeb="$DEBS/${spkg}_${sver//:/%3a}_all.deb"
+	if [ ! -s "$sdeb" ]; then
+		log "downloading $spkg $sver"
+		(cd "$DEBS" && apt-get download -qq "$spkg=$sver" >&2) || die "apt-get download $spkg failed"
+	fi
+	log "extracting netdevsim from $(basename "$sdeb")"
+	rm -rf "$SRC.tmp" && mkdir -p "$SRC.tmp"
+	dpkg-deb --fsys-tarfile "$sdeb" | tar -xO "./usr/src/$spkg.tar.xz" |
+		tar -xJ -C "$SRC.tmp" --strip-components=1 \
+			"$spkg/drivers/net/netdevsim" \
+			"$spkg/tools/testing/selftests/drivers/net/netdevsim" ||
+		die "extracting netdevsim from $sdeb failed"
+	rm -rf "$SRC" && mv "$SRC.tmp" "$SRC"
+	touch "$src_stamp"
+fi
+[ -f "$SRC/drivers/net/netdevsim/Makefile" ] || die "missing $SRC/drivers/net/netdevsim"
+
 env_file="$CACHE/current.env"
 cat >"$env_file.tmp" <<EOF
 KVER=$KVER
@@ -131,6 +166,7 @@ ROOT=$ROOT
 VMLINUZ=$VMLINUZ
 KBUILD=$KBUILD
 MODDIR=$ROOT/lib/modules/$KVER
+SRC=$SRC
 EOF
 mv "$env_file.tmp" "$env_file"
 echo "$env_file"

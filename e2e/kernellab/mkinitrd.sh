@@ -2,30 +2,31 @@
 # mkinitrd.sh: build the kernel lab's initramfs (an uncompressed newc cpio,
 # which the kernel unpacks faster under TCG than a gzip one).
 #
-#   mkinitrd.sh -e ENV -k qostestnic.ko -o OUT.cpio [-a "ARGS"] [BIN.test ...]
+#   mkinitrd.sh -e ENV -k qostestnic.ko -n netdevsim.ko -o OUT.cpio [-a "ARGS"] [BIN.test ...]
 #
 # ENV is fetch.sh's current.env (KVER, MODDIR). Each BIN.test is copied to
 # /tests/; a directory BIN.work next to it, if present, becomes the test's
 # working directory (a package's testdata/ goes there). ARGS are extra flags
 # for every test binary. Contents: busybox, /init, iproute2's ip/tc/dcb and
 # ethtool with their shared libraries, the tc/veth/vlan modules with their
-# dependencies plus qostestnic (depmod'ed).
+# dependencies plus qostestnic and netdevsim (with psample; depmod'ed).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-env_file='' ko='' out='' args=''
-while getopts 'e:k:o:a:' opt; do
+env_file='' ko='' nsim='' out='' args=''
+while getopts 'e:k:n:o:a:' opt; do
 	case $opt in
 	e) env_file=$OPTARG ;;
 	k) ko=$OPTARG ;;
+	n) nsim=$OPTARG ;;
 	o) out=$OPTARG ;;
 	a) args=$OPTARG ;;
-	*) echo "usage: $0 -e ENV -k KO -o OUT [-a ARGS] [BIN.test...]" >&2; exit 2 ;;
+	*) echo "usage: $0 -e ENV -k KO -n NSIM_KO -o OUT [-a ARGS] [BIN.test...]" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ -n "$env_file" ] && [ -n "$ko" ] && [ -n "$out" ] || {
-	echo "usage: $0 -e ENV -k KO -o OUT [-a ARGS] [BIN.test...]" >&2
+[ -n "$env_file" ] && [ -n "$ko" ] && [ -n "$nsim" ] && [ -n "$out" ] || {
+	echo "usage: $0 -e ENV -k KO -n NSIM_KO -o OUT [-a ARGS] [BIN.test...]" >&2
 	exit 2
 }
 # shellcheck disable=SC1090
@@ -36,7 +37,8 @@ shift $((OPTIND - 1))
 MODULES=(crc32c_generic libcrc32c veth dummy ifb 8021q
 	sch_ingress sch_mqprio sch_htb sch_tbf sch_ets sch_prio sch_fq
 	cls_flower cls_u32 cls_matchall cls_basic cls_bpf
-	act_gact act_mirred act_skbedit act_pedit act_vlan act_police act_csum)
+	act_gact act_mirred act_skbedit act_pedit act_vlan act_police act_csum
+	psample)
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/qosplane-initrd.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -92,6 +94,7 @@ for m in "${MODULES[@]}"; do
 done
 cp "$MODDIR"/modules.builtin* "$MODDIR"/modules.order "$stage/lib/modules/$KVER/" 2>/dev/null || true
 install -m 0644 "$ko" "$stage/lib/modules/$KVER/extra/qostestnic.ko"
+install -m 0644 "$nsim" "$stage/lib/modules/$KVER/extra/netdevsim.ko"
 depmod -b "$stage" "$KVER" 2>/dev/null
 printf '%s\n' "${mods_list[@]}" >"$stage/etc/qosplane-lab/modules"
 printf '%s\n' "$args" >"$stage/etc/qosplane-lab/args"

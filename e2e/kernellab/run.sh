@@ -3,8 +3,8 @@
 #
 #   bash e2e/kernellab/run.sh [-bench] PKG...
 #
-# Steps: fetch the Debian kernel (cached, fetch.sh), build qostestnic against
-# its headers (cached by source hash), build each PKG's tests statically
+# Steps: fetch the Debian kernel (cached, fetch.sh), build qostestnic and
+# netdevsim against its headers (cached by source hash), build each PKG's tests statically
 # (CGO_ENABLED=0 go test -c), make the initramfs (mkinitrd.sh), boot QEMU
 # (TCG) under a timeout, stream the console to stdout and a log file, and
 # check the markers /init prints. Exits non-zero if a build fails, any test
@@ -70,24 +70,41 @@ env_file=$(bash "$here/fetch.sh" | tail -n1)
 . "$env_file"
 log "kernel $KVER ready in $(since "$t") s"
 
-# 2. Module, cached by the hash of its sources and the kernel version.
-t=$(date +%s.%N)
-src_hash=$(cd "$here/qostestnic" && cat Kbuild Makefile ./*.c ./*.h | sha256sum | cut -c1-16)
-ko="$CACHE/$KVER/qostestnic-$src_hash.ko"
-if [ ! -s "$ko" ] || [ "${QOSPLANE_LAB_REBUILD:-0}" = 1 ]; then
-	mkdir -p "$work/module"
-	cp "$here"/qostestnic/{Kbuild,Makefile,*.c,*.h} "$work/module/"
-	make -s -j"$(nproc)" -C "$work/module" KDIR="$KBUILD" >"$work/module.log" 2>&1 || {
-		cat "$work/module.log" >&2
-		die "building qostestnic failed"
+# 2. Modules, each cached by the hash of its sources and the kernel version:
+# qostestnic, and netdevsim (the kernel's own test device,
+# drivers/net/netdevsim of the same source version) built with everything
+# the stock config enables (CONFIG_BPF_SYSCALL, XFRM_OFFLOAD, PSAMPLE=m):
+# nothing is disabled; only CONFIG_NETDEVSIM=m is set for Kbuild.
+# build_ko NAME SRCDIR [MAKE VAR=VALUE...] sets ko_path to NAME.ko.
+build_ko() {
+	local name=$1 src=$2 hash t f files=()
+	shift 2
+	t=$(date +%s.%N)
+	[ -f "$src/Makefile" ] || die "missing $src"
+	for f in "$src"/*.c "$src"/*.h "$src"/Makefile "$src"/Kbuild; do
+		if [ -f "$f" ]; then files+=("$f"); fi
+	done
+	hash=$(cat "${files[@]}" | sha256sum | cut -c1-16)
+	ko_path="$CACHE/$KVER/$name-$hash.ko"
+	if [ -s "$ko_path" ] && [ "${QOSPLANE_LAB_REBUILD:-0}" != 1 ]; then
+		log "$name cached ($ko_path)"
+		return
+	fi
+	mkdir -p "$work/$name"
+	cp "$src"/* "$work/$name/"
+	make -s -j"$(nproc)" -C "$KBUILD" M="$work/$name" "$@" modules >"$work/$name.log" 2>&1 || {
+		cat "$work/$name.log" >&2
+		die "building $name failed"
 	}
-	grep -E 'warning|error' "$work/module.log" | grep -v 'BTF' >&2 || true
-	cp "$work/module/qostestnic.ko" "$ko.tmp.$$"
-	mv "$ko.tmp.$$" "$ko"
-	log "qostestnic built in $(since "$t") s"
-else
-	log "qostestnic cached ($ko)"
-fi
+	grep -E 'warning|error' "$work/$name.log" | grep -v 'BTF' >&2 || true
+	cp "$work/$name/$name.ko" "$ko_path.tmp.$$"
+	mv "$ko_path.tmp.$$" "$ko_path"
+	log "$name built in $(since "$t") s"
+}
+build_ko qostestnic "$here/qostestnic"
+ko=$ko_path
+build_ko netdevsim "${SRC:-$CACHE/$KVER/src}/drivers/net/netdevsim" CONFIG_NETDEVSIM=m
+nsim_ko=$ko_path
 
 # 3. Test binaries.
 t=$(date +%s.%N)
@@ -127,7 +144,7 @@ if [ "$bench" = 1 ]; then
 fi
 bins=()
 for n in "${names[@]}"; do bins+=("$work/tests/$n.test"); done
-bash "$here/mkinitrd.sh" -e "$env_file" -k "$ko" -o "$work/initrd.cpio" -a "$args" "${bins[@]}"
+bash "$here/mkinitrd.sh" -e "$env_file" -k "$ko" -n "$nsim_ko" -o "$work/initrd.cpio" -a "$args" "${bins[@]}"
 
 # 5. Boot.
 mkdir -p "$CACHE/logs"
@@ -169,8 +186,8 @@ failed=0
 fail_names=()
 # Markers are matched anywhere on a line: the firmware's escape codes can
 # precede the first one.
-if ! grep -q "$M READY .*qostestnic=ok" <<<"$console"; then
-	log "FAIL: the lab did not come up (no READY marker with qostestnic=ok)"
+if ! grep -q "$M READY .*qostestnic=ok netdevsim=ok" <<<"$console"; then
+	log "FAIL: the lab did not come up (no READY marker with qostestnic=ok netdevsim=ok)"
 	failed=$((failed + 1))
 	fail_names+=("lab")
 fi

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/e2e/kernellab/nsim"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 )
 
@@ -47,6 +48,28 @@ func NeedNICs(t testing.TB, names ...string) {
 	Need(t, TCPath() != "", "iproute2 tc")
 }
 
+// NeedNetdevsim needs root, the netdevsim module and iproute2's devlink, and
+// makes netdevsim device id with ports ports, removed when the test ends.
+func NeedNetdevsim(t testing.TB, id, ports int) *nsim.Dev {
+	t.Helper()
+	Need(t, os.Geteuid() == 0, "root")
+	Need(t, nsim.Available(), "netdevsim module (%s)", nsim.BusDir)
+	Need(t, DevlinkPath() != "", "iproute2 devlink")
+	d, err := nsim.New(id, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	return d
+}
+
+// DevlinkPath is iproute2's devlink, or "" when it is missing.
+func DevlinkPath() string { return sbin("devlink") }
+
 // HostOnly skips, inside the lab VM, a test that reads the source tree: the
 // VM has none of it, and the test runs on the host.
 func HostOnly(t testing.TB) {
@@ -57,8 +80,11 @@ func HostOnly(t testing.TB) {
 }
 
 // TCPath is iproute2's tc (busybox's applet shadows it on PATH in the VM).
-func TCPath() string {
-	for _, p := range []string{"/usr/sbin/tc", "/sbin/tc"} {
+func TCPath() string { return sbin("tc") }
+
+// sbin finds an iproute2 tool by its full path ("" when missing).
+func sbin(name string) string {
+	for _, p := range []string{"/usr/sbin/" + name, "/sbin/" + name} {
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p
 		}

@@ -1,16 +1,17 @@
-package nic
+package dcbnl
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/wiretest"
 	"github.com/qosplane/qosplane/offload"
 )
 
 func zeros(n int) string { return strings.Repeat("00", n) }
 
 func TestDCBSetBytes(t *testing.T) {
-	littleEndian(t)
+	wiretest.LittleEndian(t)
 	d := &offload.DCB{
 		PrioTC:    [8]uint8{0, 0, 0, 1, 2, 0, 0, 0},
 		Strict:    []int{2},
@@ -19,11 +20,11 @@ func TestDCBSetBytes(t *testing.T) {
 		PFC:       []uint8{3},
 		App:       []offload.DSCPPrio{{DSCP: 26, Priority: 3}, {DSCP: 46, Priority: 5}},
 	}
-	got, err := encodeDCBSet("qtn0", d)
+	got, err := EncodeSet("qtn0", d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hx(t, `
+	want := wiretest.Hex(t, `
 		00 14 0000                 # struct dcbmsg: AF_UNSPEC, DCB_CMD_IEEE_SET (20), pad
 		0900 0100 7174 6e30 00 000000 # DCB_ATTR_IFNAME "qtn0\0"
 		2801 0d00                  # DCB_ATTR_IEEE (13), 296 bytes
@@ -44,7 +45,7 @@ func TestDCBSetBytes(t *testing.T) {
 		0800 0100 05 03 1a00       #   DCB_ATTR_IEEE_APP: selector DSCP, priority 3, DSCP 26
 		0800 0100 05 05 2e00       #   DSCP 46 -> priority 5
 	`)
-	diffBytes(t, "dcb set", got, want)
+	wiretest.DiffBytes(t, "dcb set", got, want)
 }
 
 func TestDCBRefusesBadInput(t *testing.T) {
@@ -55,16 +56,16 @@ func TestDCBRefusesBadInput(t *testing.T) {
 		"prio tc range": {Bandwidth: [8]uint8{100}, PrioTC: [8]uint8{9}},
 		"app dscp":      {Bandwidth: [8]uint8{100}, App: []offload.DSCPPrio{{DSCP: 64}}},
 	} {
-		if _, err := encodeDCBSet("x", d); err == nil {
+		if _, err := EncodeSet("x", d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 }
 
 func TestDCBDelAppsBytes(t *testing.T) {
-	littleEndian(t)
-	got := encodeDCBDelApps("q", []offload.DSCPPrio{{DSCP: 46, Priority: 5}})
-	diffBytes(t, "dcb del", got, hx(t, `
+	wiretest.LittleEndian(t)
+	got := EncodeDelApps("q", []offload.DSCPPrio{{DSCP: 46, Priority: 5}})
+	wiretest.DiffBytes(t, "dcb del", got, wiretest.Hex(t, `
 		00 1b 0000            # DCB_CMD_IEEE_DEL (27)
 		0600 0100 7100 0000   # IFNAME "q\0"
 		1000 0d00             # DCB_ATTR_IEEE
