@@ -45,6 +45,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -73,6 +74,8 @@ type Driver struct {
 	ref           *offload.TargetPlan
 	adopted       map[string]*ruleState
 	adoptedQueues *offload.QueueLayout
+	// nfcClient is the ethtool RX NFC client (ntuple.go), opened on use.
+	nfcClient *ethtoolnfc.Client
 }
 
 var _ offload.Driver = (*Driver)(nil)
@@ -131,6 +134,9 @@ func (d *Driver) Writes() int64 { return d.c.Writes() }
 // Close releases the netlink socket. It does not change the device.
 func (d *Driver) Close() error {
 	d.c.close()
+	if d.nfcClient != nil {
+		return d.nfcClient.Close()
+	}
 	return nil
 }
 
@@ -183,6 +189,10 @@ type scan struct {
 	ifidx   map[string]int
 	// used handles per device.
 	used map[string]map[uint32]bool
+	// nt is the interface's ethtool ntuple table (nil: not read) and
+	// ntTaken the locations this apply allocated.
+	nt      *ethtoolnfc.Dump
+	ntTaken map[uint32]bool
 }
 
 func refKey(dev string, hk hook, pref uint16, handle uint32) filterRef {
@@ -234,12 +244,20 @@ func (d *Driver) scan(st *state, extra ...string) (*scan, error) {
 			}
 		}
 	}
+	if d.wantsNtuple(st) {
+		if err := d.ntupleTable(s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // ruleIntact reports whether every filter of rs is on the device and
 // carries rs's fingerprint.
 func (s *scan) ruleIntact(tag [6]byte, rs *ruleState) bool {
+	if len(rs.Ntuple) > 0 {
+		return s.ntupleIntact(rs)
+	}
 	if len(rs.Filters) == 0 {
 		// Rules the plan places on the pacer or nowhere have no
 		// filters; hardware and software ones must have some.
