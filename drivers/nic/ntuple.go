@@ -309,6 +309,14 @@ func (d *Driver) removeNtuple(st *state, s *scan) []error {
 		}
 	}
 	for _, dev := range st.NtupleOn {
+		// Turning the feature off drops every rule (ixgbe leaves perfect
+		// filter mode): keep it while other rules are there.
+		if c, err := d.nfc(); err == nil {
+			if t, err := c.Table(dev); err == nil && t.Count > 0 {
+				d.log.Info("rx-ntuple-filter kept: other ntuple rules use it", "device", dev, "rules", t.Count)
+				continue
+			}
+		}
 		if err := d.setFeature(dev, ntupleFeature, false); err != nil {
 			d.log.Info("rx-ntuple-filter left on", "device", dev, "err", err)
 		}

@@ -14,6 +14,7 @@
 #ifndef QTN_H
 #define QTN_H
 
+#include <linux/ethtool.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/netdevice.h>
@@ -36,6 +37,22 @@ enum qtn_profile {
 	QTN_PROFILE_MLX5,		/* mlx5 NIC mode */
 	QTN_PROFILE_ICE,		/* Intel E810 */
 	QTN_PROFILE_MLX5_SWITCHDEV,	/* mlx5 eswitch uplink and representors */
+	QTN_PROFILE_IXGBE,		/* Intel 82599 (ixgbe): ethtool ntuple, no flower */
+};
+
+/* The fields of ixgbe's union ixgbe_atr_input mask that ethtool sets. */
+struct qtn_nfc_mask {
+	bool l4;	/* L4 type matched (not IXGBE_ATR_FLOW_TYPE_IPV4) */
+	__be32 src, dst;
+	__be16 psrc, pdst;
+	__be16 vlan_tci, flex;
+	u8 vm_pool;
+};
+
+/* One ethtool ntuple rule (qtn_ntuple.c), as GRXCLSRULE reports it. */
+struct qtn_nfc_rule {
+	struct list_head list;
+	struct ethtool_rx_flow_spec fs;
 };
 
 /* One offloaded flower rule, as received in FLOW_CLS_REPLACE. */
@@ -82,6 +99,9 @@ struct qtn_priv {
 	struct list_head rules;
 	unsigned int nrules;
 	struct qtn_dcb dcb;
+	struct list_head nfc_rules;	/* sorted by location */
+	unsigned int nfc_count;
+	struct qtn_nfc_mask nfc_mask;	/* ixgbe's one mask per port */
 	bool has_error;
 	int last_errno;
 	char last_op[16];
@@ -130,5 +150,11 @@ void qtn_flower_free_all(struct qtn_priv *p);
 extern const struct dcbnl_rtnl_ops qtn_dcbnl_ops;
 
 void qtn_debugfs_add(struct qtn_priv *p, struct dentry *root);
+
+struct seq_file;
+int qtn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *locs);
+int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd);
+void qtn_nfc_free_all(struct qtn_priv *p);
+void qtn_nfc_show(struct seq_file *s, struct qtn_priv *p);
 
 #endif /* QTN_H */

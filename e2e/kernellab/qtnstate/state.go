@@ -24,7 +24,7 @@ const FailNthPath = "/sys/module/qostestnic/parameters/fail_nth"
 // State is one netdev's state.
 type State struct {
 	Ifname      string     `json:"ifname"`
-	Profile     string     `json:"profile"` // "mlx5", "ice" or "mlx5-switchdev"
+	Profile     string     `json:"profile"` // "mlx5", "ice", "mlx5-switchdev" or "ixgbe"
 	Driver      string     `json:"driver"`  // ethtool driver name
 	Representor bool       `json:"representor"`
 	HwTcOffload bool       `json:"hw_tc_offload"`
@@ -32,7 +32,9 @@ type State struct {
 	NumTC       int        `json:"num_tc"` // the netdev's num_tc
 	Mqprio      *Mqprio    `json:"mqprio"` // nil: no mqprio offloaded
 	Flower      []Rule     `json:"flower"`
-	DCB         *DCB       `json:"dcb"` // nil on representors
+	NtupleOn    bool       `json:"ntuple_on"` // NETIF_F_NTUPLE
+	Ntuple      []Ntuple   `json:"ntuple"`    // ethtool ntuple rules (ixgbe profile), by location
+	DCB         *DCB       `json:"dcb"`       // nil on representors
 	LastError   *LastError `json:"last_error"`
 	TxqPackets  []uint64   `json:"txq_packets"` // packets sent per tx queue
 }
@@ -60,6 +62,22 @@ type Rule struct {
 	ClassID uint32         `json:"classid"` // flower classid (hw_tc), 0 if none
 	Keys    map[string]any `json:"keys"`    // {"ip_proto":{"value":6,"mask":255},...}
 	Actions []Action       `json:"actions"`
+}
+
+// Ntuple is one ethtool ntuple rule as the device holds it (values masked;
+// addresses dotted quads, ports host order).
+type Ntuple struct {
+	Loc         uint32 `json:"loc"`
+	FlowType    string `json:"flow_type"` // "tcp4", "udp4", "sctp4" or "ip4"
+	Src         string `json:"src"`
+	SrcMask     string `json:"src_mask"`
+	Dst         string `json:"dst"`
+	DstMask     string `json:"dst_mask"`
+	SrcPort     uint16 `json:"src_port"`
+	SrcPortMask uint16 `json:"src_port_mask"`
+	DstPort     uint16 `json:"dst_port"`
+	DstPortMask uint16 `json:"dst_port_mask"`
+	Queue       int64  `json:"queue"` // -1: drop
 }
 
 // Action is one offloaded action: "id" names it ("hwtc", "pedit",
