@@ -9,7 +9,10 @@
 //     skip_sw where the plan says hardware and skip_hw where it says
 //     software;
 //   - DCB over dcbnl (RTM_SETDCB, IEEE 802.1Qaz) and the RDMA CM default
-//     ToS in configfs.
+//     ToS in configfs;
+//   - receive steering to a queue (steer-queue rules, for NICs without
+//     flower hw_tc) as ethtool ntuple rules (SIOCETHTOOL, package
+//     ethtoolnfc; ownership and adoption in ntuple.go).
 //
 // Everything it installs is recognisable: filters carry an action cookie
 // ("qp", a hash of the owner, the rule's fingerprint) and handles 0x5150xxxx

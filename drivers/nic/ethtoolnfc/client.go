@@ -72,8 +72,10 @@ type Table struct {
 	Special bool
 }
 
-// Table returns the rule count and table size. A device without RX
-// classification returns an error wrapping unix.EOPNOTSUPP.
+// Table returns the rule count and, when the driver reports it there (mlx5,
+// sfc), the table size (ETHTOOL_GRXCLSRLCNT). Locations also reads the size
+// drivers report with the rules only. A device without RX classification
+// returns an error wrapping unix.EOPNOTSUPP.
 func (c *Client) Table(dev string) (Table, error) {
 	b := rxnfc(cmdGetRuleCount, 0)
 	if err := c.ioctl(dev, b); err != nil {
@@ -84,10 +86,11 @@ func (c *Client) Table(dev string) (Table, error) {
 }
 
 // Locations returns the table and the locations of the installed rules
-// (ETHTOOL_GRXCLSRLCNT, then ETHTOOL_GRXCLSRLALL).
+// (ETHTOOL_GRXCLSRLCNT, then ETHTOOL_GRXCLSRLALL, also with no rules: it
+// carries the table size).
 func (c *Client) Locations(dev string) (Table, []uint32, error) {
 	t, err := c.Table(dev)
-	if err != nil || t.Count == 0 {
+	if err != nil {
 		return t, nil, err
 	}
 	if t.Count > maxRuleLocations {
@@ -97,6 +100,11 @@ func (c *Client) Locations(dev string) (Table, []uint32, error) {
 	binary.NativeEndian.PutUint32(b[offRuleCnt:], t.Count)
 	if err := c.ioctl(dev, b); err != nil {
 		return t, nil, fmt.Errorf("ethtool ntuple %s: get rule locations: %w", dev, err)
+	}
+	// Drivers that do not choose locations (ixgbe, i40e) report the
+	// table size here only, as ethtool's rmgr_init reads it.
+	if size := uint32(binary.NativeEndian.Uint64(b[offData:])); size&^LocSpecial != 0 {
+		t.Size, t.Special = size&^LocSpecial, t.Special || size&LocSpecial != 0
 	}
 	n := binary.NativeEndian.Uint32(b[offRuleCnt:])
 	if n > t.Count {
