@@ -32,6 +32,7 @@ const (
 	sizeofHTBOpt    = 44
 	linkLayerEther  = 1 // TC_LINKLAYER_ETHERNET: no rate table needed
 	pschedShift     = 6
+	rtmNewTclass    = 40 // RTM_NEWTCLASS
 )
 
 // htbQdiscOptions returns the TCA_OPTIONS payload of

@@ -49,6 +49,26 @@ struct qtn_nfc_mask {
 	u8 vm_pool;
 };
 
+/* Offloaded HTB (qtn_htb.c). */
+#define QTN_HTB_MAX_LEAVES 16
+#define QTN_HTB_MAX_NODES 32
+
+struct qtn_htb_node {
+	bool used;
+	u32 classid;		/* TC_H_MIN, or TC_HTB_CLASSID_ROOT */
+	u32 parent;
+	int qid;		/* QoS queue index, -1 for inner nodes and the root */
+	u64 rate, ceil;		/* bytes/s */
+	u32 bw_share;		/* percent of the ancestor's ceil, mlx5 style */
+	u32 max_average_bw;	/* Mbit/s */
+};
+
+struct qtn_htb {
+	bool active;
+	u32 maj, defcls;
+	struct qtn_htb_node nodes[QTN_HTB_MAX_NODES];
+};
+
 /* One ethtool ntuple rule (qtn_ntuple.c), as GRXCLSRULE reports it. */
 struct qtn_nfc_rule {
 	struct list_head list;
@@ -102,6 +122,8 @@ struct qtn_priv {
 	struct list_head nfc_rules;	/* sorted by location */
 	unsigned int nfc_count;
 	struct qtn_nfc_mask nfc_mask;	/* ixgbe's one mask per port */
+	bool htb_capable;		/* takes TC_SETUP_QDISC_HTB (qtn4) */
+	struct qtn_htb htb;
 	bool has_error;
 	int last_errno;
 	char last_op[16];
@@ -156,5 +178,7 @@ int qtn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *locs);
 int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd);
 void qtn_nfc_free_all(struct qtn_priv *p);
 void qtn_nfc_show(struct seq_file *s, struct qtn_priv *p);
+int qtn_setup_htb(struct qtn_priv *p, struct tc_htb_qopt_offload *o);
+void qtn_htb_show(struct seq_file *s, struct qtn_priv *p);
 
 #endif /* QTN_H */

@@ -11,6 +11,8 @@
  *   qtn3    profile ixgbe, driver "ixgbe", 16 queues: ethtool ntuple rules
  *           (qtn_ntuple.c; NETIF_F_NTUPLE changeable, off at load), no flower
  *           and no mqprio offload
+ *   qtn4    profile mlx5 (NIC mode) with HTB offload (qtn_htb.c), driver
+ *           "mlx5_core", 16 queues + QTN_HTB_MAX_LEAVES QoS tx queues
  * All have NETIF_F_HW_TC in hw_features, off in features (turn it on with
  * `ethtool -K <if> hw-tc-offload on`), link speed 25000 Mb/s, carrier up.
  */
@@ -149,6 +151,8 @@ static int qtn_setup_tc(struct net_device *dev, enum tc_setup_type type,
 		return qtn_setup_mqprio(p, type_data);
 	case TC_SETUP_BLOCK:
 		return qtn_setup_block(p, type_data);
+	case TC_SETUP_QDISC_HTB:
+		return qtn_setup_htb(p, type_data);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -171,6 +175,10 @@ static int qtn_set_features(struct net_device *dev, netdev_features_t features)
 		mutex_lock(&p->lock);
 		if (p->nrules) {
 			netdev_err(dev, "Active offloaded tc filters, can't turn hw_tc_offload off\n");
+			err = -EINVAL;
+		}
+		if (p->htb.active) {
+			netdev_err(dev, "Active HTB offload, can't turn hw_tc_offload off\n");
 			err = -EINVAL;
 		}
 		mutex_unlock(&p->lock);
@@ -297,6 +305,7 @@ struct qtn_def {
 	enum qtn_profile profile;
 	int rep_index;
 	unsigned int nqueues;
+	bool htb;	/* HTB offload, with QTN_HTB_MAX_LEAVES more tx queues */
 };
 
 static const struct qtn_def qtn_defs[] = {
@@ -306,6 +315,7 @@ static const struct qtn_def qtn_defs[] = {
 	{ "qtn2r0", QTN_PROFILE_MLX5_SWITCHDEV, 0, 1 },
 	{ "qtn2r1", QTN_PROFILE_MLX5_SWITCHDEV, 1, 1 },
 	{ "qtn3", QTN_PROFILE_IXGBE, -1, QTN_MAX_QUEUES },
+	{ "qtn4", QTN_PROFILE_MLX5, -1, QTN_MAX_QUEUES, true },
 };
 
 static struct net_device *qtn_devs[ARRAY_SIZE(qtn_defs)];
@@ -340,9 +350,12 @@ static int qtn_create(int idx)
 	struct qtn_priv *p;
 	int err, i;
 
-	dev = alloc_etherdev_mqs(sizeof(*p), d->nqueues, d->nqueues);
+	dev = alloc_etherdev_mqs(sizeof(*p), d->nqueues + (d->htb ? QTN_HTB_MAX_LEAVES : 0),
+				 d->nqueues);
 	if (!dev)
 		return -ENOMEM;
+	/* The QoS queues (mlx5e_qid_from_qos) lie above the regular ones. */
+	dev->real_num_tx_queues = d->nqueues;
 	strscpy(dev->name, d->name, IFNAMSIZ);
 	dev->netdev_ops = &qtn_netdev_ops;
 	dev->ethtool_ops = &qtn_ethtool_ops;
@@ -359,6 +372,7 @@ static int qtn_create(int idx)
 	p->profile = d->profile;
 	p->rep_index = d->rep_index;
 	p->nqueues = d->nqueues;
+	p->htb_capable = d->htb;
 	p->channels = d->nqueues;
 	mutex_init(&p->lock);
 	INIT_LIST_HEAD(&p->rules);

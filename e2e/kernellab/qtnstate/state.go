@@ -34,6 +34,7 @@ type State struct {
 	Flower      []Rule     `json:"flower"`
 	NtupleOn    bool       `json:"ntuple_on"` // NETIF_F_NTUPLE
 	Ntuple      []Ntuple   `json:"ntuple"`    // ethtool ntuple rules (ixgbe profile), by location
+	HTB         *HTB       `json:"htb"`       // offloaded HTB (qtn4); nil: none
 	DCB         *DCB       `json:"dcb"`       // nil on representors
 	LastError   *LastError `json:"last_error"`
 	TxqPackets  []uint64   `json:"txq_packets"` // packets sent per tx queue
@@ -78,6 +79,38 @@ type Ntuple struct {
 	DstPort     uint16 `json:"dst_port"`
 	DstPortMask uint16 `json:"dst_port_mask"`
 	Queue       int64  `json:"queue"` // -1: drop
+}
+
+// HTB is an offloaded HTB tree as mlx5 holds it.
+type HTB struct {
+	Handle uint32    `json:"handle"` // qdisc major
+	DefCls uint32    `json:"defcls"`
+	Nodes  []HTBNode `json:"nodes"`
+}
+
+// HTBRoot is the classid (and parent) of the root node
+// (TC_HTB_CLASSID_ROOT).
+const HTBRoot = 0xffffffff
+
+// HTBNode is one node: the root, an inner class or a leaf with its queue.
+type HTBNode struct {
+	ClassID      uint32 `json:"classid"` // TC_H_MIN of the class
+	Parent       uint32 `json:"parent"`
+	QID          int    `json:"qid"`            // tx queue of a leaf, -1 otherwise
+	Rate         uint64 `json:"rate"`           // bytes/s
+	Ceil         uint64 `json:"ceil"`           // bytes/s
+	BwShare      uint32 `json:"bw_share"`       // percent of the ancestor's ceil
+	MaxAverageBw uint32 `json:"max_average_bw"` // Mbit/s
+}
+
+// Node returns the node of classid, or nil.
+func (h *HTB) Node(classid uint32) *HTBNode {
+	for i := range h.Nodes {
+		if h.Nodes[i].ClassID == classid {
+			return &h.Nodes[i]
+		}
+	}
+	return nil
 }
 
 // Action is one offloaded action: "id" names it ("hwtc", "pedit",
