@@ -105,34 +105,6 @@ static int qtn_nfc_get_all(struct qtn_priv *p, struct ethtool_rxnfc *cmd, u32 *l
 	return 0;
 }
 
-int qtn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *locs)
-{
-	struct qtn_priv *p = netdev_priv(dev);
-	int err = -EOPNOTSUPP;
-
-	if (!qtn_nfc_on(p))
-		return -EOPNOTSUPP;
-	mutex_lock(&p->lock);
-	switch (cmd->cmd) {
-	case ETHTOOL_GRXRINGS:
-		cmd->data = p->channels;
-		err = 0;
-		break;
-	case ETHTOOL_GRXCLSRLCNT:
-		cmd->rule_cnt = p->nfc_count;
-		err = 0;
-		break;
-	case ETHTOOL_GRXCLSRULE:
-		err = qtn_nfc_get_rule(p, cmd);
-		break;
-	case ETHTOOL_GRXCLSRLALL:
-		err = qtn_nfc_get_all(p, cmd, locs);
-		break;
-	}
-	mutex_unlock(&p->lock);
-	return err;
-}
-
 /* Builds the stored rule (masked values, FLOW_EXT always set, the flow type
  * ixgbe reports) and its mask from a request. */
 static void qtn_nfc_canon(const struct ethtool_rx_flow_spec *in, u32 type,
@@ -253,7 +225,9 @@ static int qtn_nfc_del(struct qtn_priv *p, u32 loc)
 	return 0;
 }
 
-int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
+/* get_rxnfc and set_rxnfc (ixgbe_get_rxnfc, ixgbe_set_rxnfc): one switch,
+ * the commands are disjoint (the core calls set_rxnfc for SRXCLSRL* only). */
+static int qtn_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *locs)
 {
 	struct qtn_priv *p = netdev_priv(dev);
 	int err = -EOPNOTSUPP;
@@ -262,6 +236,22 @@ int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
 		return -EOPNOTSUPP;
 	mutex_lock(&p->lock);
 	switch (cmd->cmd) {
+	case ETHTOOL_GRXRINGS:
+		cmd->data = p->channels;
+		err = 0;
+		break;
+	case ETHTOOL_GRXCLSRLCNT:
+		cmd->rule_cnt = p->nfc_count;
+		err = 0;
+		break;
+	case ETHTOOL_GRXCLSRULE:
+		err = qtn_nfc_get_rule(p, cmd);
+		break;
+	case ETHTOOL_GRXCLSRLALL:
+		/* locs is NULL when the caller asks for no location (rule_cnt
+		 * 0): qtn_nfc_get_all writes none then. */
+		err = qtn_nfc_get_all(p, cmd, locs);
+		break;
 	case ETHTOOL_SRXCLSRLINS:
 		err = qtn_nfc_add(p, cmd);
 		break;
@@ -271,6 +261,16 @@ int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
 	}
 	mutex_unlock(&p->lock);
 	return err;
+}
+
+int qtn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *locs)
+{
+	return qtn_rxnfc(dev, cmd, locs);
+}
+
+int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
+{
+	return qtn_rxnfc(dev, cmd, NULL);
 }
 
 void qtn_nfc_free_all(struct qtn_priv *p)
