@@ -1,6 +1,7 @@
 package offload
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,10 @@ func TestNtuplePlacement(t *testing.T) {
 		if r.Where.Placement != Unsupported || !strings.Contains(r.Where.Reason, why) {
 			t.Errorf("%s: %+v, want unsupported (%s)", id, r.Where, why)
 		}
+	}
+	var buf bytes.Buffer
+	if err := (&Plan{Policy: "t", Targets: []*TargetPlan{tp}}).WriteText(&buf); err != nil || !strings.Contains(buf.String(), "ntuple queue 8 (tc 1)") {
+		t.Errorf("plan text shows no ntuple action: %v\n%s", err, buf.String())
 	}
 	// The same flows on a profile with flower hw_tc stay flower rules.
 	tp = compileWith(t, parse(t, ntuplePolicy), profile(t, "ice")).Targets[0]
