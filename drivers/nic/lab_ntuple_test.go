@@ -78,12 +78,15 @@ func TestLabNtuple(t *testing.T) {
 		_ = exec.Command(ethtoolPath, "-K", "qtn3", "ntuple", "off").Run()
 	})
 
+	// Probe picks the ixgbe profile by the driver name, with ntuple.
+	caps, err := d.Probe(ctx)
+	if err != nil || caps.Profile != "ixgbe" || caps.Ntuple == nil {
+		t.Fatalf("probe of qtn3: %+v, %v; want the ixgbe profile with ntuple", caps, err)
+	}
+
 	want := ntuplePlan(owner, []uint16{80, 443, 22}, []uint16{4, 4, 8})
 	converge(t, d, want)
-	st, err := qtnstate.Read("qtn3")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustState(t, "qtn3")
 	if !st.NtupleOn || len(st.Ntuple) != 3 {
 		t.Fatalf("after apply: ntuple_on %v, rules %+v", st.NtupleOn, st.Ntuple)
 	}
