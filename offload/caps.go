@@ -47,6 +47,9 @@ type Capabilities struct {
 	OffloadFile OffloadDirections `yaml:"offload" json:"-"`
 	// MaxRules is the most offloaded rules per device; zero = no limit.
 	MaxRules int `yaml:"max-rules" json:"max_rules,omitempty"`
+	// Ntuple: the device steers received flows to queues with ethtool
+	// ntuple rules (used where it has no flower hw_tc; see NtupleCaps).
+	Ntuple *NtupleCaps `yaml:"ntuple" json:"ntuple,omitempty"`
 
 	// DCB says the device takes ETS, PFC, maxrate and app entries over
 	// dcbnl; RoCE that it has an RDMA function whose default ToS can be
@@ -194,6 +197,13 @@ func ParseProfile(file string, data []byte) (*Capabilities, error) {
 			}
 		}
 		c.Offload[dir] = *set
+	}
+	if c.Ntuple != nil {
+		for i, m := range c.Ntuple.Matches {
+			if !slices.Contains(knownMatches, m) {
+				bad(fmt.Sprintf("ntuple.matches[%d]", i), "unknown match %q", m)
+			}
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

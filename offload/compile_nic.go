@@ -227,6 +227,8 @@ func (cc *compiler) nicRules() {
 				Device: t.Interface, Precedence: prec, Match: f.Match,
 				Actions: []Action{{Kind: SteerTC, TC: cp.TC}}}
 			switch {
+			case cc.ntupleSteers():
+				cc.placeNtuple(&r, cp)
 			case cp.TC < c.MinHWTC:
 				r.Where = Where{Placement: Unsupported, Reason: fmt.Sprintf("%s cannot steer to TC %d (hw_tc must be >= %d); received traffic lands there by default", c.Profile, cp.TC, c.MinHWTC)}
 			default:

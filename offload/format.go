@@ -206,6 +206,8 @@ func actionsString(as []Action, class string) string {
 			parts = append(parts, fmt.Sprintf("priority %d", a.Priority))
 		case SteerTC:
 			parts = append(parts, fmt.Sprintf("hw_tc %d", a.TC))
+		case SteerQueue:
+			parts = append(parts, fmt.Sprintf("ntuple queue %d (tc %d)", a.Queue, a.TC))
 		case SetDSCP:
 			parts = append(parts, fmt.Sprintf("dscp %d", a.DSCP))
 		case SetPCP:

@@ -213,6 +213,10 @@ const (
 	// SteerTC steers received packets into a TC's queue group (flower
 	// hw_tc). Field: TC.
 	SteerTC ActionKind = "steer-tc"
+	// SteerQueue steers received packets to one receive queue, the first
+	// of their class's TC (an ethtool ntuple rule, on NICs without flower
+	// hw_tc). Fields: TC and Queue.
+	SteerQueue ActionKind = "steer-queue"
 	// SetDSCP rewrites DSCP (tc pedit on the IPv4 TOS / IPv6 traffic class
 	// with the checksum fixed). Field: DSCP.
 	SetDSCP ActionKind = "set-dscp"
@@ -237,6 +241,7 @@ type Action struct {
 	Kind     ActionKind `json:"kind"`
 	Priority uint32     `json:"priority,omitempty"`
 	TC       int        `json:"tc,omitempty"`
+	Queue    uint16     `json:"queue,omitempty"`
 	DSCP     uint8      `json:"dscp,omitempty"`
 	PCP      uint8      `json:"pcp,omitempty"`
 	Rate     model.Rate `json:"rate,omitempty"`

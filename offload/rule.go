@@ -88,6 +88,9 @@ func RuleFingerprint(r *Rule) string {
 		u(uint64(a.Peak))
 		u(uint64(a.Burst))
 		str(a.Shared)
+		if a.Kind == SteerQueue { // absent before ntuple: older fingerprints stay
+			u(uint64(a.Queue))
+		}
 		if e := a.Exceed; e != nil {
 			u(1)
 			if e.Drop {

@@ -62,10 +62,22 @@ func (d *Driver) adoptRules(s *scan, st *state) map[string]*ruleState {
 			claimed[refKey(ref.Dev, ref.Hook, ref.Pref, ref.Handle)] = true
 		}
 	}
+	claimedNt := make(map[uint32]bool)
+	for _, rs := range st.Rules {
+		for _, loc := range rs.Ntuple {
+			claimedNt[loc] = true
+		}
+	}
 	out := make(map[string]*ruleState)
 	for i := range d.ref.Rules {
 		r := &d.ref.Rules[i]
 		if st.Rules[r.ID] != nil {
+			continue
+		}
+		if isNtuple(r) {
+			if rs := d.findNtuple(s, r, claimedNt); rs != nil {
+				out[r.ID] = rs
+			}
 			continue
 		}
 		if rs := d.findRule(s, r, claimed); rs != nil {

@@ -122,6 +122,7 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 	needClsact := make(map[string]bool)
 	needHW := make(map[string]bool)
 	vfBackends := make(map[string]vfBackend)
+	needNtuple := make(map[string]bool)
 	next := make(map[string]uint32)
 	alloc := func(dev string) uint32 {
 		for n := max(next[dev], 1); n < 0x10000; n++ {
@@ -139,6 +140,12 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 		rs := ns.Rules[id]
 		if rs == nil {
 			return nil
+		}
+		if len(rs.Ntuple) > 0 {
+			st, err := d.ntupleDeleteSteps(s, id, rs)
+			steps = append(steps, st...)
+			delete(ns.Rules, id)
+			return err
 		}
 		fs, _, err := ruleFilters(d.owner, &rs.Rule)
 		if err != nil {
@@ -172,6 +179,16 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 		return nil
 	}
 	addRule := func(r *offload.Rule) error {
+		if isNtuple(r) {
+			st, rs, err := d.ntupleAddStep(s, r)
+			if err != nil {
+				return err
+			}
+			needNtuple[r.Device] = true
+			steps = append(steps, st)
+			ns.Rules[r.ID] = rs
+			return nil
+		}
 		fs, notes, err := ruleFilters(d.owner, r)
 		if err != nil {
 			return err
@@ -282,9 +299,17 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 			return nil, fmt.Errorf("unknown object %q", op.Object)
 		}
 	}
-	// Prerequisites first: hw-tc-offload on, then clsact.
+	// Prerequisites first: hw-tc-offload and rx-ntuple-filter on, then
+	// clsact.
 	for _, dev := range slices.Sorted(mapsKeys(needHW)) {
-		if st, err := d.hwTCStep(ns, dev); err != nil {
+		if st, err := d.featureStep(dev, "hw-tc-offload", &ns.HWTCOffload); err != nil {
+			return nil, err
+		} else if st != nil {
+			pre = append(pre, *st)
+		}
+	}
+	for _, dev := range slices.Sorted(mapsKeys(needNtuple)) {
+		if st, err := d.featureStep(dev, ntupleFeature, &ns.NtupleOn); err != nil {
 			return nil, err
 		} else if st != nil {
 			pre = append(pre, *st)
@@ -402,8 +427,9 @@ func classOp(ns *state, op offload.Op) error {
 	return nil
 }
 
-// hwTCStep turns hw-tc-offload on for dev when it is off.
-func (d *Driver) hwTCStep(ns *state, dev string) (*step, error) {
+// featureStep turns the netdev feature name (hw-tc-offload,
+// rx-ntuple-filter) on for dev when it is off, and records dev in *rec.
+func (d *Driver) featureStep(dev, name string, rec *[]string) (*step, error) {
 	et, err := ethtool.NewEthtool()
 	if err != nil {
 		return nil, fmt.Errorf("ethtool: %w", err)
@@ -413,25 +439,26 @@ func (d *Driver) hwTCStep(ns *state, dev string) (*step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ethtool features of %s: %w", dev, err)
 	}
-	f, ok := feats["hw-tc-offload"]
+	f, ok := feats[name]
 	if !ok || f.Active {
 		return nil, nil // absent: the kernel refuses the offload with its reason
 	}
-	ns.HWTCOffload = appendOnce(ns.HWTCOffload, dev)
-	return &step{desc: "turn hw-tc-offload on for " + dev,
-		do:   func() error { return d.setHWTC(dev, true) },
-		undo: func() error { return d.setHWTC(dev, false) }}, nil
+	*rec = appendOnce(*rec, dev)
+	return &step{desc: "turn " + name + " on for " + dev,
+		do:   func() error { return d.setFeature(dev, name, true) },
+		undo: func() error { return d.setFeature(dev, name, false) }}, nil
 }
 
-func (d *Driver) setHWTC(dev string, on bool) error {
+// setFeature turns the netdev feature name on or off (ethtool -K).
+func (d *Driver) setFeature(dev, name string, on bool) error {
 	d.c.writes.Add(1)
 	et, err := ethtool.NewEthtool()
 	if err != nil {
 		return fmt.Errorf("ethtool: %w", err)
 	}
 	defer et.Close()
-	if err := et.Change(dev, map[string]bool{"hw-tc-offload": on}); err != nil {
-		return fmt.Errorf("ethtool -K %s hw-tc-offload %v: %w", dev, on, err)
+	if err := et.Change(dev, map[string]bool{name: on}); err != nil {
+		return fmt.Errorf("ethtool -K %s %s %v: %w", dev, name, on, err)
 	}
 	return nil
 }

@@ -9,7 +9,10 @@
 //     skip_sw where the plan says hardware and skip_hw where it says
 //     software;
 //   - DCB over dcbnl (RTM_SETDCB, IEEE 802.1Qaz) and the RDMA CM default
-//     ToS in configfs.
+//     ToS in configfs;
+//   - receive steering to a queue (steer-queue rules, for NICs without
+//     flower hw_tc) as ethtool ntuple rules (SIOCETHTOOL, package
+//     ethtoolnfc; ownership and adoption in ntuple.go).
 //
 // Everything it installs is recognisable: filters carry an action cookie
 // ("qp", a hash of the owner, the rule's fingerprint) and handles 0x5150xxxx
@@ -54,6 +57,7 @@ import (
 	"time"
 
 	"github.com/qosplane/qosplane/drivers/nic/devlink"
+	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -90,6 +94,8 @@ type Driver struct {
 	// needed; vfWrites counts the legacy VF table's writes.
 	dl       *devlink.Client
 	vfWrites atomic.Int64
+	// nfcClient is the ethtool RX NFC client (ntuple.go), opened on use.
+	nfcClient *ethtoolnfc.Client
 }
 
 var _ offload.Driver = (*Driver)(nil)
@@ -157,6 +163,9 @@ func (d *Driver) Close() error {
 	if d.dl != nil {
 		d.dl.Close()
 	}
+	if d.nfcClient != nil {
+		return d.nfcClient.Close()
+	}
 	return nil
 }
 
@@ -209,6 +218,10 @@ type scan struct {
 	ifidx   map[string]int
 	// used handles per device.
 	used map[string]map[uint32]bool
+	// nt is the interface's ethtool ntuple table (nil: not read) and
+	// ntTaken the locations this apply allocated.
+	nt      *ethtoolnfc.Dump
+	ntTaken map[uint32]bool
 }
 
 func refKey(dev string, hk hook, pref uint16, handle uint32) filterRef {
@@ -260,12 +273,20 @@ func (d *Driver) scan(st *state, extra ...string) (*scan, error) {
 			}
 		}
 	}
+	if d.wantsNtuple(st) {
+		if err := d.ntupleTable(s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // ruleIntact reports whether every filter of rs is on the device and
 // carries rs's fingerprint.
 func (s *scan) ruleIntact(tag [6]byte, rs *ruleState) bool {
+	if len(rs.Ntuple) > 0 {
+		return s.ntupleIntact(rs)
+	}
 	if len(rs.Filters) == 0 {
 		// Rules the plan places on the pacer or nowhere have no
 		// filters; hardware and software ones must have some.

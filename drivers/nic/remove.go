@@ -47,6 +47,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, d.removeNtuple(st, s)...)
 	if s.root != nil && isOurMqprio(s.root) && st.Queues != nil {
 		if err := d.c.restoreRoot(s.rootIdx, s.root.Handle, st.PrevRoot); err != nil {
 			errs = append(errs, err)
@@ -78,7 +79,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 		}
 	}
 	for _, dev := range st.HWTCOffload {
-		if err := d.setHWTC(dev, false); err != nil {
+		if err := d.setFeature(dev, "hw-tc-offload", false); err != nil {
 			d.log.Info("hw-tc-offload left on", "device", dev, "err", err)
 		}
 	}

@@ -44,6 +44,8 @@ type ruleState struct {
 	Rule        offload.Rule `json:"rule"`
 	Fingerprint string       `json:"fingerprint"`
 	Filters     []filterRef  `json:"filters"`
+	// Ntuple: the ethtool ntuple locations that carry the rule (ntuple.go).
+	Ntuple []uint32 `json:"ntuple,omitempty"`
 }
 
 // state is the driver's state file for one owner and interface.
@@ -56,6 +58,8 @@ type state struct {
 	Clsact []string `json:"clsact,omitempty"`
 	// HWTCOffload: qosplane turned hw-tc-offload on (per device).
 	HWTCOffload []string `json:"hw_tc_offload,omitempty"`
+	// NtupleOn: qosplane turned rx-ntuple-filter on (per device).
+	NtupleOn []string `json:"ntuple_on,omitempty"`
 
 	Queues  *offload.QueueLayout  `json:"queues,omitempty"`
 	Classes []offload.ClassPlan   `json:"classes,omitempty"`
@@ -124,6 +128,7 @@ func (st *state) clone() *state {
 	c := *st
 	c.Clsact = slices.Clone(st.Clsact)
 	c.HWTCOffload = slices.Clone(st.HWTCOffload)
+	c.NtupleOn = slices.Clone(st.NtupleOn)
 	c.Classes = slices.Clone(st.Classes)
 	c.RoCE = slices.Clone(st.RoCE)
 	c.PrevRoCE = maps.Clone(st.PrevRoCE)
@@ -131,6 +136,7 @@ func (st *state) clone() *state {
 	for id, rs := range st.Rules {
 		r := *rs
 		r.Filters = slices.Clone(rs.Filters)
+		r.Ntuple = slices.Clone(rs.Ntuple)
 		c.Rules[id] = &r
 	}
 	if st.SRIOV != nil {

@@ -15,7 +15,8 @@ func TestNetdevsAndEthtool(t *testing.T) {
 	want := map[string][2]string{
 		"qtn0": {"mlx5", "mlx5_core"}, "qtn1": {"ice", "ice"},
 		"qtn2": {"mlx5-switchdev", "mlx5_core"}, "qtn2r0": {"mlx5-switchdev", "mlx5_core"},
-		"qtn2r1": {"mlx5-switchdev", "mlx5_core"},
+		"qtn2r1": {"mlx5-switchdev", "mlx5_core"}, "qtn3": {"ixgbe", "ixgbe"},
+		"qtn4": {"mlx5", "mlx5_core"},
 	}
 	for dev, pd := range want {
 		s := state(t, dev)

@@ -14,6 +14,7 @@
 #ifndef QTN_H
 #define QTN_H
 
+#include <linux/ethtool.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/netdevice.h>
@@ -36,6 +37,42 @@ enum qtn_profile {
 	QTN_PROFILE_MLX5,		/* mlx5 NIC mode */
 	QTN_PROFILE_ICE,		/* Intel E810 */
 	QTN_PROFILE_MLX5_SWITCHDEV,	/* mlx5 eswitch uplink and representors */
+	QTN_PROFILE_IXGBE,		/* Intel 82599 (ixgbe): ethtool ntuple, no flower */
+};
+
+/* The fields of ixgbe's union ixgbe_atr_input mask that ethtool sets. */
+struct qtn_nfc_mask {
+	bool l4;	/* L4 type matched (not IXGBE_ATR_FLOW_TYPE_IPV4) */
+	__be32 src, dst;
+	__be16 psrc, pdst;
+	__be16 vlan_tci, flex;
+	u8 vm_pool;
+};
+
+/* Offloaded HTB (qtn_htb.c). */
+#define QTN_HTB_MAX_LEAVES 16
+#define QTN_HTB_MAX_NODES 32
+
+struct qtn_htb_node {
+	bool used;
+	u32 classid;		/* TC_H_MIN, or TC_HTB_CLASSID_ROOT */
+	u32 parent;
+	int qid;		/* QoS queue index, -1 for inner nodes and the root */
+	u64 rate, ceil;		/* bytes/s */
+	u32 bw_share;		/* percent of the ancestor's ceil, mlx5 style */
+	u32 max_average_bw;	/* Mbit/s */
+};
+
+struct qtn_htb {
+	bool active;
+	u32 maj, defcls;
+	struct qtn_htb_node nodes[QTN_HTB_MAX_NODES];
+};
+
+/* One ethtool ntuple rule (qtn_ntuple.c), as GRXCLSRULE reports it. */
+struct qtn_nfc_rule {
+	struct list_head list;
+	struct ethtool_rx_flow_spec fs;
 };
 
 /* One offloaded flower rule, as received in FLOW_CLS_REPLACE. */
@@ -82,6 +119,11 @@ struct qtn_priv {
 	struct list_head rules;
 	unsigned int nrules;
 	struct qtn_dcb dcb;
+	struct list_head nfc_rules;	/* sorted by location */
+	unsigned int nfc_count;
+	struct qtn_nfc_mask nfc_mask;	/* ixgbe's one mask per port */
+	bool htb_capable;		/* takes TC_SETUP_QDISC_HTB (qtn4) */
+	struct qtn_htb htb;
 	bool has_error;
 	int last_errno;
 	char last_op[16];
@@ -130,5 +172,13 @@ void qtn_flower_free_all(struct qtn_priv *p);
 extern const struct dcbnl_rtnl_ops qtn_dcbnl_ops;
 
 void qtn_debugfs_add(struct qtn_priv *p, struct dentry *root);
+
+struct seq_file;
+int qtn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *locs);
+int qtn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd);
+void qtn_nfc_free_all(struct qtn_priv *p);
+void qtn_nfc_show(struct seq_file *s, struct qtn_priv *p);
+int qtn_setup_htb(struct qtn_priv *p, struct tc_htb_qopt_offload *o);
+void qtn_htb_show(struct seq_file *s, struct qtn_priv *p);
 
 #endif /* QTN_H */

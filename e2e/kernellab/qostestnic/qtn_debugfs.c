@@ -124,7 +124,12 @@ static int qtn_state_show(struct seq_file *s, void *unused)
 		seq_printf(s, "%s%s", sep, r->json);
 		sep = ",";
 	}
-	seq_puts(s, "],\"dcb\":");
+	seq_printf(s, "],\"ntuple_on\":%s,\"ntuple\":",
+		   (p->dev->features & NETIF_F_NTUPLE) ? "true" : "false");
+	qtn_nfc_show(s, p);
+	seq_puts(s, ",\"htb\":");
+	qtn_htb_show(s, p);
+	seq_puts(s, ",\"dcb\":");
 	qtn_show_dcb(s, p);
 	seq_puts(s, ",\"last_error\":");
 	if (p->has_error)

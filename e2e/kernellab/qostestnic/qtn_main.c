@@ -8,6 +8,11 @@
  *   qtn2    profile mlx5-switchdev uplink, driver "mlx5_core", 16 queues
  *   qtn2r0  representor of VF 0 on qtn2's eswitch, 1 queue
  *   qtn2r1  representor of VF 1 on qtn2's eswitch, 1 queue
+ *   qtn3    profile ixgbe, driver "ixgbe", 16 queues: ethtool ntuple rules
+ *           (qtn_ntuple.c; NETIF_F_NTUPLE changeable, off at load), no flower
+ *           and no mqprio offload
+ *   qtn4    profile mlx5 (NIC mode) with HTB offload (qtn_htb.c), driver
+ *           "mlx5_core", 16 queues + QTN_HTB_MAX_LEAVES QoS tx queues
  * All have NETIF_F_HW_TC in hw_features, off in features (turn it on with
  * `ethtool -K <if> hw-tc-offload on`), link speed 25000 Mb/s, carrier up.
  */
@@ -80,13 +85,22 @@ const char *qtn_profile_name(enum qtn_profile p)
 		return "ice";
 	case QTN_PROFILE_MLX5_SWITCHDEV:
 		return "mlx5-switchdev";
+	case QTN_PROFILE_IXGBE:
+		return "ixgbe";
 	}
 	return "unknown";
 }
 
 const char *qtn_driver_name(const struct qtn_priv *p)
 {
-	return p->profile == QTN_PROFILE_ICE ? "ice" : "mlx5_core";
+	switch (p->profile) {
+	case QTN_PROFILE_ICE:
+		return "ice";
+	case QTN_PROFILE_IXGBE:
+		return "ixgbe";
+	default:
+		return "mlx5_core";
+	}
 }
 
 /* ---- netdev ops ---- */
@@ -129,11 +143,16 @@ static int qtn_setup_tc(struct net_device *dev, enum tc_setup_type type,
 {
 	struct qtn_priv *p = netdev_priv(dev);
 
+	/* The ixgbe profile emulates ntuple only: no flower, no mqprio. */
+	if (p->profile == QTN_PROFILE_IXGBE)
+		return -EOPNOTSUPP;
 	switch (type) {
 	case TC_SETUP_QDISC_MQPRIO:
 		return qtn_setup_mqprio(p, type_data);
 	case TC_SETUP_BLOCK:
 		return qtn_setup_block(p, type_data);
+	case TC_SETUP_QDISC_HTB:
+		return qtn_setup_htb(p, type_data);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -145,10 +164,21 @@ static int qtn_set_features(struct net_device *dev, netdev_features_t features)
 	struct qtn_priv *p = netdev_priv(dev);
 	int err = 0;
 
+	/* ixgbe_set_features: ntuple off leaves flow director perfect mode;
+	 * the rules are gone. */
+	if ((dev->features & NETIF_F_NTUPLE) && !(features & NETIF_F_NTUPLE)) {
+		mutex_lock(&p->lock);
+		qtn_nfc_free_all(p);
+		mutex_unlock(&p->lock);
+	}
 	if ((dev->features & NETIF_F_HW_TC) && !(features & NETIF_F_HW_TC)) {
 		mutex_lock(&p->lock);
 		if (p->nrules) {
 			netdev_err(dev, "Active offloaded tc filters, can't turn hw_tc_offload off\n");
+			err = -EINVAL;
+		}
+		if (p->htb.active) {
+			netdev_err(dev, "Active HTB offload, can't turn hw_tc_offload off\n");
 			err = -EINVAL;
 		}
 		mutex_unlock(&p->lock);
@@ -264,6 +294,8 @@ static const struct ethtool_ops qtn_ethtool_ops = {
 	.get_link_ksettings = qtn_get_link_ksettings,
 	.get_channels = qtn_get_channels,
 	.set_channels = qtn_set_channels,
+	.get_rxnfc = qtn_get_rxnfc,
+	.set_rxnfc = qtn_set_rxnfc,
 };
 
 /* ---- module ---- */
@@ -273,6 +305,7 @@ struct qtn_def {
 	enum qtn_profile profile;
 	int rep_index;
 	unsigned int nqueues;
+	bool htb;	/* HTB offload, with QTN_HTB_MAX_LEAVES more tx queues */
 };
 
 static const struct qtn_def qtn_defs[] = {
@@ -281,6 +314,8 @@ static const struct qtn_def qtn_defs[] = {
 	{ "qtn2", QTN_PROFILE_MLX5_SWITCHDEV, -1, QTN_MAX_QUEUES },
 	{ "qtn2r0", QTN_PROFILE_MLX5_SWITCHDEV, 0, 1 },
 	{ "qtn2r1", QTN_PROFILE_MLX5_SWITCHDEV, 1, 1 },
+	{ "qtn3", QTN_PROFILE_IXGBE, -1, QTN_MAX_QUEUES },
+	{ "qtn4", QTN_PROFILE_MLX5, -1, QTN_MAX_QUEUES, true },
 };
 
 static struct net_device *qtn_devs[ARRAY_SIZE(qtn_defs)];
@@ -299,6 +334,7 @@ static void qtn_remove_all(void)
 		p = netdev_priv(dev);
 		unregister_netdev(dev);
 		qtn_flower_free_all(p);
+		qtn_nfc_free_all(p);
 		free_netdev(dev);
 		qtn_devs[i] = NULL;
 	}
@@ -314,9 +350,12 @@ static int qtn_create(int idx)
 	struct qtn_priv *p;
 	int err, i;
 
-	dev = alloc_etherdev_mqs(sizeof(*p), d->nqueues, d->nqueues);
+	dev = alloc_etherdev_mqs(sizeof(*p), d->nqueues + (d->htb ? QTN_HTB_MAX_LEAVES : 0),
+				 d->nqueues);
 	if (!dev)
 		return -ENOMEM;
+	/* The QoS queues (mlx5e_qid_from_qos) lie above the regular ones. */
+	dev->real_num_tx_queues = d->nqueues;
 	strscpy(dev->name, d->name, IFNAMSIZ);
 	dev->netdev_ops = &qtn_netdev_ops;
 	dev->ethtool_ops = &qtn_ethtool_ops;
@@ -324,6 +363,8 @@ static int qtn_create(int idx)
 		dev->dcbnl_ops = &qtn_dcbnl_ops;
 	dev->hw_features |= NETIF_F_HW_TC;
 	dev->features &= ~NETIF_F_HW_TC;
+	if (d->profile == QTN_PROFILE_IXGBE)
+		dev->hw_features |= NETIF_F_NTUPLE;
 	eth_hw_addr_set(dev, addr);
 
 	p = netdev_priv(dev);
@@ -331,9 +372,11 @@ static int qtn_create(int idx)
 	p->profile = d->profile;
 	p->rep_index = d->rep_index;
 	p->nqueues = d->nqueues;
+	p->htb_capable = d->htb;
 	p->channels = d->nqueues;
 	mutex_init(&p->lock);
 	INIT_LIST_HEAD(&p->rules);
+	INIT_LIST_HEAD(&p->nfc_rules);
 	INIT_LIST_HEAD(&p->ingress_cb_list);
 	INIT_LIST_HEAD(&p->egress_cb_list);
 	for (i = 0; i < QTN_MAX_QUEUES; i++)

@@ -119,6 +119,12 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 		mutex_unlock(&p->lock);
 		return 0;
 	}
+	/* mlx5e_setup_tc_mqprio: not beside an offloaded HTB. */
+	if (p->htb.active) {
+		err = QTN_REFUSE(p, NULL, OP, -EINVAL,
+				 "mqprio and an offloaded HTB are mutually exclusive", NULL);
+		goto out;
+	}
 	if (p->rep_index >= 0) {
 		err = QTN_REFUSE(p, NULL, OP, -EOPNOTSUPP,
 				 "mqprio is not supported on representors", NULL);

@@ -24,7 +24,7 @@ const FailNthPath = "/sys/module/qostestnic/parameters/fail_nth"
 // State is one netdev's state.
 type State struct {
 	Ifname      string     `json:"ifname"`
-	Profile     string     `json:"profile"` // "mlx5", "ice" or "mlx5-switchdev"
+	Profile     string     `json:"profile"` // "mlx5", "ice", "mlx5-switchdev" or "ixgbe"
 	Driver      string     `json:"driver"`  // ethtool driver name
 	Representor bool       `json:"representor"`
 	HwTcOffload bool       `json:"hw_tc_offload"`
@@ -32,7 +32,10 @@ type State struct {
 	NumTC       int        `json:"num_tc"` // the netdev's num_tc
 	Mqprio      *Mqprio    `json:"mqprio"` // nil: no mqprio offloaded
 	Flower      []Rule     `json:"flower"`
-	DCB         *DCB       `json:"dcb"` // nil on representors
+	NtupleOn    bool       `json:"ntuple_on"` // NETIF_F_NTUPLE
+	Ntuple      []Ntuple   `json:"ntuple"`    // ethtool ntuple rules (ixgbe profile), by location
+	HTB         *HTB       `json:"htb"`       // offloaded HTB (qtn4); nil: none
+	DCB         *DCB       `json:"dcb"`       // nil on representors
 	LastError   *LastError `json:"last_error"`
 	TxqPackets  []uint64   `json:"txq_packets"` // packets sent per tx queue
 }
@@ -60,6 +63,54 @@ type Rule struct {
 	ClassID uint32         `json:"classid"` // flower classid (hw_tc), 0 if none
 	Keys    map[string]any `json:"keys"`    // {"ip_proto":{"value":6,"mask":255},...}
 	Actions []Action       `json:"actions"`
+}
+
+// Ntuple is one ethtool ntuple rule as the device holds it (values masked;
+// addresses dotted quads, ports host order).
+type Ntuple struct {
+	Loc         uint32 `json:"loc"`
+	FlowType    string `json:"flow_type"` // "tcp4", "udp4", "sctp4" or "ip4"
+	Src         string `json:"src"`
+	SrcMask     string `json:"src_mask"`
+	Dst         string `json:"dst"`
+	DstMask     string `json:"dst_mask"`
+	SrcPort     uint16 `json:"src_port"`
+	SrcPortMask uint16 `json:"src_port_mask"`
+	DstPort     uint16 `json:"dst_port"`
+	DstPortMask uint16 `json:"dst_port_mask"`
+	Queue       int64  `json:"queue"` // -1: drop
+}
+
+// HTB is an offloaded HTB tree as mlx5 holds it.
+type HTB struct {
+	Handle uint32    `json:"handle"` // qdisc major
+	DefCls uint32    `json:"defcls"`
+	Nodes  []HTBNode `json:"nodes"`
+}
+
+// HTBRoot is the classid (and parent) of the root node
+// (TC_HTB_CLASSID_ROOT).
+const HTBRoot = 0xffffffff
+
+// HTBNode is one node: the root, an inner class or a leaf with its queue.
+type HTBNode struct {
+	ClassID      uint32 `json:"classid"` // TC_H_MIN of the class
+	Parent       uint32 `json:"parent"`
+	QID          int    `json:"qid"`            // tx queue of a leaf, -1 otherwise
+	Rate         uint64 `json:"rate"`           // bytes/s
+	Ceil         uint64 `json:"ceil"`           // bytes/s
+	BwShare      uint32 `json:"bw_share"`       // percent of the ancestor's ceil
+	MaxAverageBw uint32 `json:"max_average_bw"` // Mbit/s
+}
+
+// Node returns the node of classid, or nil.
+func (h *HTB) Node(classid uint32) *HTBNode {
+	for i := range h.Nodes {
+		if h.Nodes[i].ClassID == classid {
+			return &h.Nodes[i]
+		}
+	}
+	return nil
 }
 
 // Action is one offloaded action: "id" names it ("hwtc", "pedit",
