@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/qosplane/qosplane/model"
+	"github.com/qosplane/qosplane/offload"
 )
 
 func setup(t *testing.T, p *model.Policy) (*Setup, *Traffic) {
@@ -105,5 +106,34 @@ targets:
 	}
 	if !found {
 		t.Errorf("no not-verified expectation for the shadowed flow")
+	}
+}
+
+// TestExpectedRate: what each mode delivers of what is offered above the
+// rate and the peak. Borrowing demotes the excess and holds nothing back
+// (qos-semantics: "in borrow part of the data is demoted to best effort"),
+// so a borrowing class offered more than its peak delivers all of it.
+func TestExpectedRate(t *testing.T) {
+	const offered = 60e6
+	for _, tc := range []struct {
+		name       string
+		rate, peak model.Rate
+		mode       model.Mode
+		want       float64
+		lossless   bool
+	}{
+		{"borrow with a peak below the offer", 40e6, 50e6, model.Borrow, offered, true},
+		{"borrow without a peak", 40e6, 0, model.Borrow, offered, true},
+		{"shape", 40e6, 0, model.Shape, 40e6, false},
+		{"discard with a peak", 40e6, 50e6, model.Discard, 40e6, false},
+		{"peak only, shaped", 0, 50e6, model.Shape, 50e6, false},
+		{"peak only, borrowing", 0, 50e6, model.Borrow, offered, true},
+		{"no rate", 0, 0, model.Borrow, offered, true},
+	} {
+		c := ClassTraffic{Plan: offload.ClassPlan{Name: "c", Rate: tc.rate, Peak: tc.peak, NonConforming: tc.mode}, Offered: offered, Admitted: offered}
+		got, lossless := ExpectedRate(&c)
+		if got != tc.want || lossless != tc.lossless {
+			t.Errorf("%s: ExpectedRate = %.0f, lossless %v; want %.0f, %v", tc.name, got, lossless, tc.want, tc.lossless)
+		}
 	}
 }

@@ -101,9 +101,10 @@ const (
 
 // Derived returns the expectations the plan implies for tr:
 //   - every class with exercised flows: its rate (shape, discard: the class
-//     rate; borrow: what was offered, at most the peak; no rate: what was
-//     offered); a borrowing rated class also its conforming rate; a class
-//     that neither shapes nor discards (or has no rate) loses nothing;
+//     rate; borrow: what was offered, as the excess over the rate and the
+//     peak is demoted, not held back; no rate: what was offered); a
+//     borrowing rated class also its conforming rate; a class that neither
+//     shapes nor discards (or has no rate) loses nothing;
 //   - a class with a peak that discards or borrows: the pacer meters the
 //     peak with a bucket one MaxSDU deep, so what conforms depends on how
 //     closely packets arrive, and on veth they arrive in batches: a
@@ -200,13 +201,14 @@ func ExpectedRate(c *ClassTraffic) (want float64, lossless bool) {
 	switch {
 	case cp.Rate == 0 && cp.Peak == 0:
 		return c.Admitted, true
+	case cp.NonConforming == model.Borrow:
+		// Borrowing holds nothing back: what exceeds the rate or the
+		// peak is demoted (marked non-conforming, served at best-effort
+		// priority) and sent on idle capacity, which the lab's port has
+		// while the class is offered overFactor times its rate.
+		return c.Admitted, true
 	case cp.Rate == 0:
 		return min(c.Admitted, float64(cp.Peak)), c.Admitted <= float64(cp.Peak)
-	case cp.NonConforming == model.Borrow:
-		if cp.Peak != 0 {
-			return min(c.Admitted, float64(cp.Peak)), c.Admitted <= float64(cp.Peak)
-		}
-		return c.Admitted, true
 	default:
 		return min(rate, c.Admitted), c.Admitted <= rate
 	}
