@@ -13,7 +13,7 @@ BIN         := bin/qosplane
 # duration, Go 1.26's fuzz coordinator can report its own deadline as a
 # failure when a worker is busy at the end (go.dev/issue/75804, fixed in Go
 # 1.27); a count has no deadline. FUZZTIME=10m still fuzzes for a while.
-FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./fallback:FuzzParseMark ./drivers/nic:FuzzParseDump ./fallback:FuzzTupleSpace
+FUZZ_TARGETS := ./model:FuzzParse ./model:FuzzParseRate ./offload:FuzzCompile ./fallback:FuzzParseMark ./drivers/nic:FuzzParseDump ./drivers/nic/wire/tc:FuzzParse ./fallback:FuzzTupleSpace
 
 # Debian packages the demo needs, and those the tests need on top.
 DEMO_PACKAGES := iproute2 ethtool

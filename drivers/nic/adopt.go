@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -120,11 +121,11 @@ func (d *Driver) findRule(s *scan, r *offload.Rule, claimed map[filterRef]bool) 
 // actions, one at f's place carrying the owner's cookie with fingerprint
 // fp (the lowest such handle); without, the one at handle h with f's
 // hw_tc classid and skip flags and no cookie.
-func (s *scan) findFilter(tag [6]byte, f *filter, fp string, h uint32, taken func(filterRef) bool) (uint32, bool) {
+func (s *scan) findFilter(tag [6]byte, f *tc.Filter, fp string, h uint32, taken func(filterRef) bool) (uint32, bool) {
 	if len(f.Acts) == 0 {
 		k := refKey(f.Dev, f.Hook, f.Pref, h)
 		df, ok := s.filters[k]
-		skip := uint32(clsFlagsSkipHW | clsFlagsSkipSW)
+		skip := uint32(tc.FlagSkipHW | tc.FlagSkipSW)
 		if !ok || taken(k) || df.Kind != "flower" || len(df.Cookies) != 0 || df.ClassID != f.ClassID || df.Flags&skip != f.Flags&skip {
 			return 0, false
 		}
@@ -135,7 +136,7 @@ func (s *scan) findFilter(tag [6]byte, f *filter, fp string, h uint32, taken fun
 		if k.Dev != f.Dev || k.Hook != f.Hook || k.Pref != f.Pref || taken(k) || df.Kind != "flower" {
 			continue
 		}
-		if got, ok := df.ourCookie(tag); ok && got == fp && (best == 0 || k.Handle < best) {
+		if got, ok := ourCookie(&df, tag); ok && got == fp && (best == 0 || k.Handle < best) {
 			best = k.Handle
 		}
 	}

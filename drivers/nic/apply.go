@@ -9,6 +9,7 @@ import (
 	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -159,7 +160,7 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 			// the same (identifying) handle.
 			delete(s.used[ref.Dev], ref.Handle)
 			idx := s.ifidx[ref.Dev]
-			var f *filter
+			var f *tc.Filter
 			if i < len(fs) {
 				f = &fs[i]
 				f.Handle = ref.Handle
@@ -216,13 +217,13 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 			} else if f.Handle = alloc(r.Device); f.Handle == 0 {
 				return fmt.Errorf("rule %q: no free filter handle on %s", r.ID, r.Device)
 			}
-			if _, err := f.encodeMsg(idx); err != nil {
+			if _, err := f.EncodeMsg(idx); err != nil {
 				return fmt.Errorf("rule %q: %w", r.ID, err)
 			}
 			ref := filterRef{Dev: f.Dev, Hook: f.Hook, Pref: f.Pref, Handle: f.Handle, Family: f.Family}
 			rs.Filters = append(rs.Filters, ref)
 			needClsact[r.Device] = true
-			if f.Flags&clsFlagsSkipSW != 0 {
+			if f.Flags&tc.FlagSkipSW != 0 {
 				needHW[r.Device] = true
 			}
 			steps = append(steps, step{
@@ -375,7 +376,7 @@ func (d *Driver) queueSteps(ns *state, s *scan, op offload.Op) ([]step, error) {
 			desc: fmt.Sprintf("delete root mqprio %x:", root.Handle>>16),
 			do:   func() error { return d.c.restoreRoot(idx, root.Handle, prev) },
 			undo: func() error {
-				return d.c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(idx, root.Handle, tcHRoot, root.Kind, root.Options))
+				return d.c.write(tc.RTMNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, tc.QdiscMsg(idx, root.Handle, tc.HRoot, root.Kind, root.Options))
 			},
 		})
 	}

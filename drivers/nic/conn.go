@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -33,7 +34,7 @@ type conn struct {
 	// tamperEcho, when set (tests only), may change an echoed filter
 	// before addHWFilter checks it, to stand in for a device that
 	// accepts a filter without taking it into hardware.
-	tamperEcho func(*dumpedFilter)
+	tamperEcho func(*tc.DumpedFilter)
 }
 
 func newConn() (*conn, error) {

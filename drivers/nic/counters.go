@@ -8,6 +8,7 @@ import (
 	"github.com/safchain/ethtool"
 
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -86,13 +87,13 @@ type classStats struct{ bytes, packets, drops, backlog uint64 }
 // <major>:ffe0+tc and carry the sum of their queues.
 func (c *conn) tcClassStats(ifindex int, qdisc uint32) (map[int]classStats, error) {
 	out := make(map[int]classStats)
-	err := c.dump(rtmGetClass, tcmsg(ifindex, 0, qdisc, 0), func(msg []byte) error {
-		idx, h, _, _, rest, err := parseTcmsg(msg)
+	err := c.dump(tc.RTMGetClass, tc.Msg(ifindex, 0, qdisc, 0), func(msg []byte) error {
+		idx, h, _, _, rest, err := tc.ParseMsg(msg)
 		if err != nil || idx != ifindex || h&0xFFFF0000 != qdisc {
 			return err
 		}
 		minor := int(h & 0xFFFF)
-		if minor < tcHMinPrio || minor > tcHMinPrio+15 {
+		if minor < tc.HMinPrio || minor > tc.HMinPrio+15 {
 			return nil
 		}
 		m, err := nla.Map(rest)
@@ -100,15 +101,15 @@ func (c *conn) tcClassStats(ifindex int, qdisc uint32) (map[int]classStats, erro
 			return err
 		}
 		var cs classStats
-		if sm, err := nla.Map(m[tcaStats2]); err == nil {
-			cs.bytes, cs.packets, _, _ = parseStats(m[tcaStats2])
-			if q := sm[tcaStatsQueue]; len(q) >= 20 {
+		if sm, err := nla.Map(m[tc.TCAStats2]); err == nil {
+			cs.bytes, cs.packets, _, _ = tc.ParseStats(m[tc.TCAStats2])
+			if q := sm[tc.TCAStatsQueue]; len(q) >= 20 {
 				// struct gnet_stats_queue: qlen, backlog, drops, requeues, overlimits.
 				cs.backlog = uint64(native.Uint32(q[4:]))
 				cs.drops = uint64(native.Uint32(q[8:]))
 			}
 		}
-		out[minor-tcHMinPrio] = cs
+		out[minor-tc.HMinPrio] = cs
 		return nil
 	})
 	return out, err

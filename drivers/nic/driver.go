@@ -58,6 +58,7 @@ import (
 
 	"github.com/qosplane/qosplane/drivers/nic/devlink"
 	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -211,10 +212,10 @@ func rateFromBytes(b uint64) model.Rate { return model.Rate(b * 8) }
 
 // scan is what the device holds of qosplane's, read from dumps.
 type scan struct {
-	root    *qdiscInfo
+	root    *tc.Qdisc
 	rootIdx int
 	// filters by location; devs are the interfaces looked at.
-	filters map[filterRef]dumpedFilter
+	filters map[filterRef]tc.DumpedFilter
 	ifidx   map[string]int
 	// used handles per device.
 	used map[string]map[uint32]bool
@@ -224,7 +225,7 @@ type scan struct {
 	ntTaken map[uint32]bool
 }
 
-func refKey(dev string, hk hook, pref uint16, handle uint32) filterRef {
+func refKey(dev string, hk tc.Hook, pref uint16, handle uint32) filterRef {
 	return filterRef{Dev: dev, Hook: hk, Pref: pref, Handle: handle}
 }
 
@@ -241,7 +242,7 @@ func (d *Driver) devices(st *state) []string {
 }
 
 func (d *Driver) scan(st *state, extra ...string) (*scan, error) {
-	s := &scan{filters: make(map[filterRef]dumpedFilter), ifidx: make(map[string]int), used: make(map[string]map[uint32]bool)}
+	s := &scan{filters: make(map[filterRef]tc.DumpedFilter), ifidx: make(map[string]int), used: make(map[string]map[uint32]bool)}
 	idx, err := ifindex(d.dev.Interface)
 	if err != nil {
 		return nil, err
@@ -262,8 +263,8 @@ func (d *Driver) scan(st *state, extra ...string) (*scan, error) {
 		}
 		s.ifidx[dev] = i
 		s.used[dev] = make(map[uint32]bool)
-		for _, hk := range []hook{hookIngress, hookEgress} {
-			fs, err := d.c.filters(i, hk.parent())
+		for _, hk := range []tc.Hook{tc.HookIngress, tc.HookEgress} {
+			fs, err := d.c.filters(i, hk.Parent())
 			if err != nil {
 				return nil, fmt.Errorf("dump %s filters of %s: %w", hk, dev, err)
 			}
@@ -299,12 +300,12 @@ func (s *scan) ruleIntact(tag [6]byte, rs *ruleState) bool {
 			return false
 		}
 		if len(f.Cookies) > 0 {
-			if fp, ok := f.ourCookie(tag); !ok || fp != rs.Fingerprint {
+			if fp, ok := ourCookie(&f, tag); !ok || fp != rs.Fingerprint {
 				return false
 			}
 		}
 		// A hardware rule must be in the device (in_hw / in_hw_count).
-		if rs.Rule.Where.Placement == offload.Hardware && f.Flags&clsFlagsInHW == 0 && f.InHW == 0 {
+		if rs.Rule.Where.Placement == offload.Hardware && f.Flags&tc.FlagInHW == 0 && f.InHW == 0 {
 			return false
 		}
 	}
@@ -323,7 +324,7 @@ func (s *scan) orphans(tag [6]byte, st *state) []filterRef {
 	}
 	var out []filterRef
 	for ref, f := range s.filters {
-		if _, ok := f.ourCookie(tag); ok && !known[ref] {
+		if _, ok := ourCookie(&f, tag); ok && !known[ref] {
 			out = append(out, ref)
 		}
 	}
@@ -383,13 +384,13 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 	}
 	p := &offload.TargetPlan{Kind: model.NIC, Owner: d.owner, Device: d.dev, Classes: slices.Clone(st.Classes)}
 	if s.root != nil && isOurMqprio(s.root) && st.Queues != nil {
-		o, err := decodeMqprio(s.root.Options)
+		o, err := tc.DecodeMqprio(s.root.Options)
 		if err != nil {
 			return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
 		}
 		p.Queues = layoutFromMqprio(o)
 		if st.Queues != nil {
-			if want, err := mqprioFromLayout(st.Queues); err == nil && want.sameLayout(o) {
+			if want, err := mqprioFromLayout(st.Queues); err == nil && want.SameLayout(o) {
 				q := *st.Queues
 				p.Queues = &q
 			}
@@ -398,8 +399,8 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 	if d.canAdopt() && s.root != nil && isOurMqprio(s.root) && st.Queues == nil && d.ref.Queues != nil {
 		// No state file: the root mqprio is taken as the plan's when it
 		// has exactly the plan's layout.
-		o, err := decodeMqprio(s.root.Options)
-		if want, werr := mqprioFromLayout(d.ref.Queues); err == nil && werr == nil && want.sameLayout(o) {
+		o, err := tc.DecodeMqprio(s.root.Options)
+		if want, werr := mqprioFromLayout(d.ref.Queues); err == nil && werr == nil && want.SameLayout(o) {
 			q := *d.ref.Queues
 			d.adoptedQueues = &q
 			p.Queues = &q

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 )
 
 // writeEcho sends one request with NLM_F_ACK and NLM_F_ECHO; the kernel
@@ -19,11 +21,11 @@ func (c *conn) writeEcho(typ uint16, flags int, body []byte, f func(msg []byte) 
 // TCA_CLS_FLAGS_IN_HW, TCA_FLOWER_IN_HW_COUNT) that a device took it. A
 // filter the reply shows not in hardware is deleted again and the error
 // wraps ErrOffloadRefused; so does a kernel refusal of the request.
-func (c *conn) addHWFilter(ifindex int, f *filter, msg []byte) error {
+func (c *conn) addHWFilter(ifindex int, f *tc.Filter, msg []byte) error {
 	what := fmt.Sprintf("flower %s %s pref %d handle %#x", f.Dev, f.Hook, f.Pref, f.Handle)
-	var echoed *dumpedFilter
-	err := c.writeEcho(rtmNewFilter, unix.NLM_F_CREATE|unix.NLM_F_EXCL, msg, func(m []byte) error {
-		_, df, err := parseFilter(m)
+	var echoed *tc.DumpedFilter
+	err := c.writeEcho(tc.RTMNewFilter, unix.NLM_F_CREATE|unix.NLM_F_EXCL, msg, func(m []byte) error {
+		_, df, err := tc.ParseFilter(m)
 		if err != nil {
 			return fmt.Errorf("echoed filter: %w", err)
 		}
@@ -45,7 +47,7 @@ func (c *conn) addHWFilter(ifindex int, f *filter, msg []byte) error {
 	switch {
 	case echoed == nil:
 		err = fmt.Errorf("%s: the kernel echoed no filter, so in_hw cannot be confirmed", what)
-	case echoed.Flags&clsFlagsInHW == 0 && echoed.InHW == 0:
+	case echoed.Flags&tc.FlagInHW == 0 && echoed.InHW == 0:
 		err = fmt.Errorf("%w: %s: the kernel's reply shows it not in hardware (flags %#x, in_hw_count %d)",
 			ErrOffloadRefused, what, echoed.Flags, echoed.InHW)
 	default:

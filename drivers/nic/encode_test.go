@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/drivers/nic/wire/wiretest"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -43,19 +44,19 @@ func TestMqprioBytes(t *testing.T) {
 		0c00 0400 40597307 00000000       # 125000000 B/s = 1 Gbit/s
 		0c00 0400 205fa012 00000000       # 312500000 B/s = 2.5 Gbit/s
 	`)
-	got := o.encode()
+	got := o.Encode()
 	wiretest.DiffBytes(t, "mqprio", got, want)
-	back, err := decodeMqprio(got)
+	back, err := tc.DecodeMqprio(got)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.sameLayout(back) || !back.Channel || !back.Shaper {
+	if !o.SameLayout(back) || !back.Channel || !back.Shaper {
 		t.Fatalf("decode(encode) = %+v, want %+v", back, o)
 	}
 	// A changed rate is a different layout.
 	other := o
 	other.MaxRate = []uint64{125000000, 1}
-	if o.sameLayout(other) {
+	if o.SameLayout(other) {
 		t.Fatal("layouts with different max rates compare equal")
 	}
 }
@@ -88,7 +89,7 @@ func TestFlowerEgressBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) != 1 || fs[0].Family != 4 || fs[0].Hook != hookEgress || fs[0].Flags != clsFlagsSkipHW {
+	if len(fs) != 1 || fs[0].Family != 4 || fs[0].Hook != tc.HookEgress || fs[0].Flags != tc.FlagSkipHW {
 		t.Fatalf("filters = %+v", fs)
 	}
 	cookie, _ := makeCookie("qosplane-test", offload.RuleFingerprint(r))
@@ -127,14 +128,14 @@ func TestFlowerEgressBytes(t *testing.T) {
 		2000 0280                    #   OPTIONS | NESTED
 		1c00 0100 00000000 00000000 03000000 00000000 00000000 01000000 # CSUM_PARMS, iph
 	`)...)
-	got, err := fs[0].encodeOptions()
+	got, err := fs[0].EncodeOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
 	wiretest.DiffBytes(t, "flower options", got, want)
 
 	fs[0].Handle = 0x51500001
-	msg, err := fs[0].encodeMsg(7)
+	msg, err := fs[0].EncodeMsg(7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestFlowerEgressBytes(t *testing.T) {
 		0b00 0100 666c6f77657200 00 # KIND "flower\0"
 	`)
 	wiretest.DiffBytes(t, "tcmsg", msg[:len(wantHdr)], wantHdr)
-	if h := native.Uint16(msg[len(wantHdr)+2:]); h != tcaOptions|nlaFNested {
+	if h := native.Uint16(msg[len(wantHdr)+2:]); h != tc.TCAOptions|tc.NLAFNested {
 		t.Fatalf("options attribute type %#x", h)
 	}
 }
@@ -164,10 +165,10 @@ func TestFlowerSplitsFamiliesForDSCP(t *testing.T) {
 	if len(fs) != 2 || fs[0].Family != 4 || fs[1].Family != 6 {
 		t.Fatalf("want an IPv4 and an IPv6 filter, got %+v", fs)
 	}
-	if len(fs[0].Acts) != 2 || fs[0].Acts[1].Kind != actCsum || len(fs[1].Acts) != 2 {
+	if len(fs[0].Acts) != 2 || fs[0].Acts[1].Kind != tc.ActCsum || len(fs[1].Acts) != 2 {
 		t.Fatalf("pedit+csum in both families (same layout): %+v / %+v", fs[0].Acts, fs[1].Acts)
 	}
-	opts, err := fs[1].encodeOptions()
+	opts, err := fs[1].EncodeOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestFlowerHwTCBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := fs[0].encodeOptions()
+	got, err := fs[0].EncodeOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,15 +210,15 @@ func TestFlowerHwTCBytes(t *testing.T) {
 		0800 1600 02000000  # FLAGS skip_sw (the kernel's bit 1, not vishvananda's swapped encoding)
 	`)
 	wiretest.DiffBytes(t, "hw_tc", got, want)
-	if fs[0].Hook.parent() != 0xFFFFFFF2 {
-		t.Fatalf("ingress parent %#x", fs[0].Hook.parent())
+	if fs[0].Hook.Parent() != 0xFFFFFFF2 {
+		t.Fatalf("ingress parent %#x", fs[0].Hook.Parent())
 	}
 }
 
 func TestVlanModifyAndPoliceBytes(t *testing.T) {
 	wiretest.LittleEndian(t)
 	var a nla.Builder
-	if err := (tcAct{Kind: actVlan, Control: tcActPipe, VID: 10, PCP: 5}).encodeOptions(&a); err != nil {
+	if err := (tc.Act{Kind: tc.ActVlan, Control: tc.ActPipe, VID: 10, PCP: 5}).EncodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
 	wiretest.DiffBytes(t, "vlan", a.B, wiretest.Hex(t, `
@@ -225,13 +226,13 @@ func TestVlanModifyAndPoliceBytes(t *testing.T) {
 		0600 0300 0a00 0000 # PUSH_VLAN_ID 10
 		0500 0600 05 000000 # PUSH_VLAN_PRIORITY 5
 	`))
-	if err := (tcAct{Kind: actVlan, PCP: 5}).encodeOptions(&nla.Builder{}); err == nil {
+	if err := (tc.Act{Kind: tc.ActVlan, PCP: 5}).EncodeOptions(&nla.Builder{}); err == nil {
 		t.Fatal("vlan modify without a VLAN id was accepted")
 	}
 
 	a = nla.Builder{}
-	pol := tcAct{Kind: actPolice, Rate: 1_250_000, Burst: 15000, Control: tcActShot, Conform: tcActPipe, Index: 0x51000007}
-	if err := pol.encodeOptions(&a); err != nil {
+	pol := tc.Act{Kind: tc.ActPolice, Rate: 1_250_000, Burst: 15000, Control: tc.ActShot, Conform: tc.ActPipe, Index: 0x51000007}
+	if err := pol.EncodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
 	wantTbf := wiretest.Hex(t, `
@@ -252,8 +253,8 @@ func TestVlanModifyAndPoliceBytes(t *testing.T) {
 
 	// Above 4 GB/s (34 Gbit/s) the 64-bit rate attribute carries it.
 	a = nla.Builder{}
-	big := tcAct{Kind: actPolice, Rate: 50_000_000_000 / 8, Burst: 1 << 20, Control: tcActShot, Conform: tcActPipe}
-	if err := big.encodeOptions(&a); err != nil {
+	big := tc.Act{Kind: tc.ActPolice, Rate: 50_000_000_000 / 8, Burst: 1 << 20, Control: tc.ActShot, Conform: tc.ActPipe}
+	if err := big.EncodeOptions(&a); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(a.B, wiretest.Hex(t, "0c00 0800 806e8774 01000000")) { // RATE64 6250000000
@@ -275,20 +276,20 @@ func TestBorrowLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	acts := fs[0].Acts
-	kinds := make([]actKind, len(acts))
+	kinds := make([]tc.ActKind, len(acts))
 	for i, a := range acts {
 		kinds[i] = a.Kind
 	}
-	wantKinds := []actKind{actPolice, actSkbedit, actPedit, actCsum, actSkbedit, actPedit, actCsum}
+	wantKinds := []tc.ActKind{tc.ActPolice, tc.ActSkbedit, tc.ActPedit, tc.ActCsum, tc.ActSkbedit, tc.ActPedit, tc.ActCsum}
 	if !equalKinds(kinds, wantKinds) {
 		t.Fatalf("actions %v, want %v", kinds, wantKinds)
 	}
 	// Exceeding packets run 1-3 and stop; conforming ones skip 4 actions
 	// (the kernel's jump count is from the start of the list) and run 4-6.
-	if acts[0].Control != tcActPipe || acts[0].Conform != tcActJump|4 {
+	if acts[0].Control != tc.ActPipe || acts[0].Conform != tc.ActJump|4 {
 		t.Fatalf("police exceed %#x conform %#x", acts[0].Control, acts[0].Conform)
 	}
-	if acts[3].Control != tcActOK || acts[1].Priority != 0 || acts[2].DSCP != 0 || acts[4].Priority != 5 || acts[5].DSCP != 46 {
+	if acts[3].Control != tc.ActOK || acts[1].Priority != 0 || acts[2].DSCP != 0 || acts[4].Priority != 5 || acts[5].DSCP != 46 {
 		t.Fatalf("exceed/conform actions wrong: %+v", acts)
 	}
 	if acts[0].Cookie == nil || acts[1].Cookie != nil {
@@ -296,7 +297,7 @@ func TestBorrowLayout(t *testing.T) {
 	}
 }
 
-func equalKinds(a, b []actKind) bool {
+func equalKinds(a, b []tc.ActKind) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -313,7 +314,7 @@ func TestCookieRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c) != tcCookieMaxSize {
+	if len(c) != tc.CookieMaxSize {
 		t.Fatalf("cookie %d bytes", len(c))
 	}
 	tag, fp, ok := parseCookie(c)
@@ -349,7 +350,7 @@ func TestRuleRefusals(t *testing.T) {
 }
 
 // A dump message is our own encoding plus what the kernel adds: the
-// in_hw flag and count, action stats. parseFilter must read them back.
+// in_hw flag and count, action stats. tc.ParseFilter must read them back.
 func TestParseFilterDump(t *testing.T) {
 	wiretest.LittleEndian(t)
 	r := &offload.Rule{ID: "p", Direction: offload.OnIngress, Device: "eth0", Precedence: 42,
@@ -362,30 +363,30 @@ func TestParseFilterDump(t *testing.T) {
 	}
 	f := &fs[0]
 	f.Handle = handleMagic | 9
-	opts, err := f.encodeOptions()
+	opts, err := f.EncodeOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The kernel reports the flags with in_hw set and the count.
 	opts = bytes.Replace(opts, wiretest.Hex(t, "0800 1600 02000000"), wiretest.Hex(t, "0800 1600 06000000"), 1)
 	var a nla.Builder
-	a.Raw(tcaFlowerInHWCount, native.AppendUint32(nil, 1))
+	a.Raw(tc.TCAFlowerInHWCount, native.AppendUint32(nil, 1))
 	opts = append(opts, a.B...)
-	msg := nla.Builder{B: tcmsg(3, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
-	msg.Str(tcaKind, "flower")
-	msg.Raw(tcaOptions|nlaFNested, opts)
-	idx, d, err := parseFilter(msg.B)
+	msg := nla.Builder{B: tc.Msg(3, f.Handle, f.Hook.Parent(), tc.FilterInfo(f.Pref))}
+	msg.Str(tc.TCAKind, "flower")
+	msg.Raw(tc.TCAOptions|tc.NLAFNested, opts)
+	idx, d, err := tc.ParseFilter(msg.B)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if idx != 3 || d.Pref != 42 || d.Handle != handleMagic|9 || d.Kind != "flower" || d.Flags != clsFlagsSkipSW|clsFlagsInHW || d.InHW != 1 {
+	if idx != 3 || d.Pref != 42 || d.Handle != handleMagic|9 || d.Kind != "flower" || d.Flags != tc.FlagSkipSW|tc.FlagInHW || d.InHW != 1 {
 		t.Fatalf("parsed %+v", d)
 	}
-	fp, ok := d.ourCookie(ownerTag("owner"))
+	fp, ok := ourCookie(&d, ownerTag("owner"))
 	if !ok || fp != offload.RuleFingerprint(r) {
 		t.Fatalf("cookie fingerprint %q %v", fp, ok)
 	}
-	if _, ok := d.ourCookie(ownerTag("someone else")); ok {
+	if _, ok := ourCookie(&d, ownerTag("someone else")); ok {
 		t.Fatal("another owner's tag matched")
 	}
 	if strings.Join(d.ActionKinds, ",") != "pedit,csum" {

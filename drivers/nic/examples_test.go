@@ -50,7 +50,7 @@ func TestCompiledExamplesEncode(t *testing.T) {
 					}
 					for i := range fs {
 						fs[i].Handle = handleMagic | 1
-						if _, err := fs[i].encodeMsg(1); err != nil {
+						if _, err := fs[i].EncodeMsg(1); err != nil {
 							t.Errorf("%s on %s: rule %s: %v", filepath.Base(f), prof, r.ID, err)
 						}
 						n++

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 )
 
 // FuzzParseDump feeds arbitrary bytes to the parsers of the kernel's
@@ -22,15 +23,14 @@ func FuzzParseDump(f *testing.F) {
 	f.Add(hdr[:10])
 	f.Add(append(append([]byte{}, hdr...), 0xff, 0xff, 2, 0x80))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		_, _ = parseQdisc(msg)
-		_, fl, err := parseFilter(msg)
+		_, _ = tc.ParseQdisc(msg)
+		_, fl, err := tc.ParseFilter(msg)
 		if err == nil {
-			_, _ = fl.ourCookie([6]byte{1, 2, 3, 4, 5, 6})
+			_, _ = ourCookie(&fl, [6]byte{1, 2, 3, 4, 5, 6})
 		}
 		_, _ = nla.Parse(msg)
 		_, _ = nla.Map(msg)
 		nla.Each(msg, func(uint16, []byte) {})
-		_ = parsePolice(msg)
-		parseStats(msg)
+		tc.ParseStats(msg)
 	})
 }

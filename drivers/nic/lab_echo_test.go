@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -22,10 +23,10 @@ func TestLabEchoInHW(t *testing.T) {
 	d := labDriver(t, dev, owner, t.TempDir())
 	removeAll(t, d)
 	want := handPlan(dev, owner)
-	var seen []dumpedFilter
-	d.c.tamperEcho = func(f *dumpedFilter) {
+	var seen []tc.DumpedFilter
+	d.c.tamperEcho = func(f *tc.DumpedFilter) {
 		seen = append(seen, *f)
-		f.Flags &^= clsFlagsInHW
+		f.Flags &^= tc.FlagInHW
 		f.InHW = 0
 	}
 	err := d.Apply(ctx, want, offload.Diff(nil, want))
@@ -50,9 +51,9 @@ func TestLabEchoInHW(t *testing.T) {
 	}
 	// Untouched replies: the rule is confirmed in hardware.
 	seen = nil
-	d.c.tamperEcho = func(f *dumpedFilter) { seen = append(seen, *f) }
+	d.c.tamperEcho = func(f *tc.DumpedFilter) { seen = append(seen, *f) }
 	converge(t, d, want)
-	if len(seen) != 1 || seen[0].Flags&clsFlagsInHW == 0 || seen[0].InHW != 1 || seen[0].ClassID != hwTCClassID(2) {
+	if len(seen) != 1 || seen[0].Flags&tc.FlagInHW == 0 || seen[0].InHW != 1 || seen[0].ClassID != tc.HWTCClassID(2) {
 		t.Fatalf("echoed filters %+v, want one in_hw with in_hw_count 1 and hw_tc 2", seen)
 	}
 	d.c.tamperEcho = nil

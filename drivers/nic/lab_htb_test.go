@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 )
 
@@ -24,25 +25,25 @@ func TestLabHTBEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = d.c.write(rtmDelQdisc, 0, qdiscMsg(idx, major, tcHRoot, "htb", nil))
+		_ = d.c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(idx, major, tc.HRoot, "htb", nil))
 		_ = d.setFeature("qtn4", "hw-tc-offload", false)
 	})
-	if err := d.c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, qdiscMsg(idx, major, tcHRoot, "htb", htbQdiscOptions(0x10, true))); err != nil {
+	if err := d.c.write(tc.RTMNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, tc.QdiscMsg(idx, major, tc.HRoot, "htb", tc.HTBQdiscOptions(0x10, true))); err != nil {
 		t.Fatalf("htb offload qdisc: %v", err)
 	}
 	classes := []struct {
 		minor, parent uint32
-		c             htbClass
+		c             tc.HTBClass
 	}{
-		{1, 0, htbClass{RateBytes: 1_250_000_000, CeilBytes: 5_000_000_000, BurstBytes: 1 << 20, CBurstByte: 1 << 20}},
-		{0x10, 1, htbClass{RateBytes: 125_000_000, CeilBytes: 625_000_000, BurstBytes: 64 << 10, CBurstByte: 64 << 10}},
+		{1, 0, tc.HTBClass{RateBytes: 1_250_000_000, CeilBytes: 5_000_000_000, BurstBytes: 1 << 20, CBurstByte: 1 << 20}},
+		{0x10, 1, tc.HTBClass{RateBytes: 125_000_000, CeilBytes: 625_000_000, BurstBytes: 64 << 10, CBurstByte: 64 << 10}},
 	}
 	for _, cl := range classes {
-		opts, err := cl.c.encode()
+		opts, err := cl.c.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.c.write(rtmNewTclass, unix.NLM_F_CREATE|unix.NLM_F_EXCL, qdiscMsg(idx, major|cl.minor, major|cl.parent, "htb", opts)); err != nil {
+		if err := d.c.write(tc.RTMNewTclass, unix.NLM_F_CREATE|unix.NLM_F_EXCL, tc.QdiscMsg(idx, major|cl.minor, major|cl.parent, "htb", opts)); err != nil {
 			t.Fatalf("htb class %x: %v", cl.minor, err)
 		}
 	}

@@ -1,14 +1,13 @@
 package nic
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -20,8 +19,8 @@ const (
 	clsactHandle  = 0xFFFF0000
 )
 
-func isOurMqprio(q *qdiscInfo) bool {
-	return q.Kind == "mqprio" && q.Parent == tcHRoot && (q.Handle == mqprioHandleA || q.Handle == mqprioHandleB)
+func isOurMqprio(q *tc.Qdisc) bool {
+	return q.Kind == "mqprio" && q.Parent == tc.HRoot && (q.Handle == mqprioHandleA || q.Handle == mqprioHandleB)
 }
 
 func ifindex(name string) (int, error) {
@@ -33,13 +32,13 @@ func ifindex(name string) (int, error) {
 }
 
 // rootQdisc returns the root qdisc of ifindex, or nil.
-func (c *conn) rootQdisc(ifindex int) (*qdiscInfo, error) {
+func (c *conn) rootQdisc(ifindex int) (*tc.Qdisc, error) {
 	qs, err := c.qdiscs(ifindex)
 	if err != nil {
 		return nil, fmt.Errorf("dump qdiscs: %w", err)
 	}
 	for i := range qs {
-		if qs[i].Parent == tcHRoot {
+		if qs[i].Parent == tc.HRoot {
 			return &qs[i], nil
 		}
 	}
@@ -60,20 +59,10 @@ func (c *conn) hasClsact(ifindex int) (bool, error) {
 	return false, nil
 }
 
-// qdiscMsg returns an RTM_NEWQDISC / RTM_DELQDISC body.
-func qdiscMsg(ifindex int, handle, parent uint32, kind string, opts []byte) []byte {
-	a := nla.Builder{B: tcmsg(ifindex, handle, parent, 0)}
-	a.Str(tcaKind, kind)
-	if opts != nil {
-		a.Raw(tcaOptions, opts)
-	}
-	return a.B
-}
-
 // putMqprio installs o as the root qdisc under handle, replacing whatever
 // root is there.
-func (c *conn) putMqprio(ifindex int, handle uint32, o mqprioOpts) error {
-	err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, handle, tcHRoot, "mqprio", o.encode()))
+func (c *conn) putMqprio(ifindex int, handle uint32, o tc.Mqprio) error {
+	err := c.write(tc.RTMNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, tc.QdiscMsg(ifindex, handle, tc.HRoot, "mqprio", o.Encode()))
 	if err != nil {
 		err = fmt.Errorf("mqprio (hw 1, channel mode, %d TCs): %w", o.NumTC, err)
 		if refusal(err) {
@@ -88,7 +77,7 @@ func (c *conn) putMqprio(ifindex int, handle uint32, o mqprioOpts) error {
 // saved kind and options (its classes and filters, if it had any, are not).
 func (c *conn) restoreRoot(ifindex int, ourHandle uint32, prev *savedQdisc) error {
 	if prev == nil || prev.Default || prev.Kind == "" {
-		err := c.write(rtmDelQdisc, 0, qdiscMsg(ifindex, ourHandle, tcHRoot, "mqprio", nil))
+		err := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, ourHandle, tc.HRoot, "mqprio", nil))
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) && ourHandle == 0 {
 			return nil
 		}
@@ -97,9 +86,9 @@ func (c *conn) restoreRoot(ifindex int, ourHandle uint32, prev *savedQdisc) erro
 		}
 		return nil
 	}
-	if err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, prev.Handle, tcHRoot, prev.Kind, requestOptions(prev.Kind, prev.Options))); err != nil {
+	if err := c.write(tc.RTMNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, tc.QdiscMsg(ifindex, prev.Handle, tc.HRoot, prev.Kind, tc.RequestOptions(prev.Kind, prev.Options))); err != nil {
 		// Leave the kernel's default root rather than ours.
-		if derr := c.write(rtmDelQdisc, 0, qdiscMsg(ifindex, ourHandle, tcHRoot, "mqprio", nil)); derr != nil && !errors.Is(derr, unix.ENOENT) {
+		if derr := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, ourHandle, tc.HRoot, "mqprio", nil)); derr != nil && !errors.Is(derr, unix.ENOENT) {
 			return fmt.Errorf("restore root qdisc %s %x: %w; delete root mqprio: %w", prev.Kind, prev.Handle>>16, err, derr)
 		}
 		return fmt.Errorf("restore root qdisc %s %x: %w (the kernel's default root is in place)", prev.Kind, prev.Handle>>16, err)
@@ -107,24 +96,8 @@ func (c *conn) restoreRoot(ifindex int, ourHandle uint32, prev *savedQdisc) erro
 	return nil
 }
 
-// requestOptions turns a qdisc's dumped options into what a create
-// request takes, where the two differ: HTB dumps its full version
-// (HTB_VER 0x30011) but accepts only the major (3).
-func requestOptions(kind string, opts []byte) []byte {
-	if kind != "htb" {
-		return opts
-	}
-	out := bytes.Clone(opts)
-	nla.Each(out, func(t uint16, d []byte) {
-		if t == 2 && len(d) >= 4 { // TCA_HTB_INIT: struct tc_htb_glob, version first
-			native.PutUint32(d, native.Uint32(d)>>16)
-		}
-	})
-	return out
-}
-
 // saveRoot describes the current root qdisc for restoreRoot.
-func saveRoot(q *qdiscInfo) *savedQdisc {
+func saveRoot(q *tc.Qdisc) *savedQdisc {
 	if q == nil {
 		return &savedQdisc{Default: true}
 	}
@@ -132,7 +105,7 @@ func saveRoot(q *qdiscInfo) *savedQdisc {
 }
 
 func (c *conn) addClsact(ifindex int) error {
-	err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, qdiscMsg(ifindex, clsactHandle, tcHClsact, "clsact", nil))
+	err := c.write(tc.RTMNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, tc.QdiscMsg(ifindex, clsactHandle, tc.HClsact, "clsact", nil))
 	if err != nil {
 		return fmt.Errorf("add clsact: %w", err)
 	}
@@ -140,7 +113,7 @@ func (c *conn) addClsact(ifindex int) error {
 }
 
 func (c *conn) delClsact(ifindex int) error {
-	err := c.write(rtmDelQdisc, 0, qdiscMsg(ifindex, clsactHandle, tcHClsact, "clsact", nil))
+	err := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, clsactHandle, tc.HClsact, "clsact", nil))
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("delete clsact: %w", err)
 	}
@@ -150,15 +123,15 @@ func (c *conn) delClsact(ifindex int) error {
 // addFilter installs f (which must not exist). A hardware filter
 // (skip_sw) is sent with NLM_F_ECHO and the kernel's echoed RTM_NEWTFILTER
 // must show it in hardware (see addHWFilter).
-func (c *conn) addFilter(ifindex int, f *filter) error {
-	msg, err := f.encodeMsg(ifindex)
+func (c *conn) addFilter(ifindex int, f *tc.Filter) error {
+	msg, err := f.EncodeMsg(ifindex)
 	if err != nil {
 		return err
 	}
-	if f.Flags&clsFlagsSkipSW != 0 {
+	if f.Flags&tc.FlagSkipSW != 0 {
 		return c.addHWFilter(ifindex, f, msg)
 	}
-	if err := c.write(rtmNewFilter, unix.NLM_F_CREATE|unix.NLM_F_EXCL, msg); err != nil {
+	if err := c.write(tc.RTMNewFilter, unix.NLM_F_CREATE|unix.NLM_F_EXCL, msg); err != nil {
 		return fmt.Errorf("flower %s %s pref %d handle %#x: %w", f.Dev, f.Hook, f.Pref, f.Handle, err)
 	}
 	return nil
@@ -166,8 +139,8 @@ func (c *conn) addFilter(ifindex int, f *filter) error {
 
 // delFilter deletes the filter at ref; a filter already gone is no error.
 func (c *conn) delFilter(ifindex int, ref filterRef) error {
-	f := filter{Dev: ref.Dev, Hook: ref.Hook, Pref: ref.Pref, Handle: ref.Handle}
-	err := c.write(rtmDelFilter, 0, f.deleteMsg(ifindex))
+	f := tc.Filter{Dev: ref.Dev, Hook: ref.Hook, Pref: ref.Pref, Handle: ref.Handle}
+	err := c.write(tc.RTMDelFilter, 0, f.DeleteMsg(ifindex))
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("delete flower %s %s pref %d handle %#x: %w", ref.Dev, ref.Hook, ref.Pref, ref.Handle, err)
 	}
@@ -177,7 +150,7 @@ func (c *conn) delFilter(ifindex int, ref filterRef) error {
 // layoutFromMqprio rebuilds a queue layout from a device's mqprio, for a
 // root that does not match what the state file says qosplane installed
 // (Diff then sees a change).
-func layoutFromMqprio(o mqprioOpts) *offload.QueueLayout {
+func layoutFromMqprio(o tc.Mqprio) *offload.QueueLayout {
 	q := &offload.QueueLayout{NumTC: int(o.NumTC), PrioTC: o.PrioTC}
 	if o.HW != 0 {
 		q.Where = offload.Where{Placement: offload.Hardware}

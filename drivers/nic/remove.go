@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/qosplane/qosplane/drivers/nic/wire/dcbnl"
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 )
 
 // Remove deletes everything qosplane owns on the device — its filters
@@ -62,8 +63,8 @@ func (d *Driver) Remove(ctx context.Context) error {
 			continue
 		}
 		left := 0
-		for _, hk := range []hook{hookIngress, hookEgress} {
-			fs, err := d.c.filters(idx, hk.parent())
+		for _, hk := range []tc.Hook{tc.HookIngress, tc.HookEgress} {
+			fs, err := d.c.filters(idx, hk.Parent())
 			if err != nil {
 				errs = append(errs, err)
 				left++

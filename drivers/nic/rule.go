@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -49,7 +50,7 @@ func parseCookie(c []byte) (tag [6]byte, fp string, ok bool) {
 // control layout (binding an existing index ignores the parameters sent,
 // so a changed meter must get a new index). It lies in a range the
 // kernel's own allocator (counting up from 1) does not reach in practice.
-func sharedPoliceIndex(owner, dev, shared string, p tcAct) uint32 {
+func sharedPoliceIndex(owner, dev, shared string, p tc.Act) uint32 {
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d/%d/%d/%d/%d", owner, dev, shared, p.Rate, p.Peak, p.Burst, p.Control, p.Conform)
 	return 0x51000000 | h.Sum32()&0x00FFFFFF
@@ -71,22 +72,22 @@ func sharedPoliceIndex(owner, dev, shared string, p tcAct) uint32 {
 // marks (demoted priority, non-conforming DSCP/PCP), whose last action
 // jumps to the flow policers (or ends the list); conforming packets jump
 // over them. Flow policers drop what exceeds them.
-func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
+func ruleFilters(owner string, r *offload.Rule) ([]tc.Filter, []string, error) {
 	var flags uint32
 	switch r.Where.Placement {
 	case offload.Hardware:
-		flags = clsFlagsSkipSW
+		flags = tc.FlagSkipSW
 	case offload.Software:
-		flags = clsFlagsSkipHW
+		flags = tc.FlagSkipHW
 	default:
 		return nil, nil, nil
 	}
-	var hk hook
+	var hk tc.Hook
 	switch r.Direction {
 	case offload.OnEgress:
-		hk = hookEgress
+		hk = tc.HookEgress
 	case offload.OnIngress, offload.OnRepresentor:
-		hk = hookIngress
+		hk = tc.HookIngress
 	default:
 		return nil, nil, fmt.Errorf("rule %q: direction %q is not a NIC direction", r.ID, r.Direction)
 	}
@@ -98,7 +99,7 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 		prio, dscp, pcp bool
 		vPrio           uint32
 		vDSCP, vPCP     uint8
-		tc              int
+		steerTC         int
 		steer           bool
 		meter           *offload.Action
 		policers        []*offload.Action
@@ -113,7 +114,7 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 		case offload.SetPCP:
 			pcp, vPCP = true, act.PCP
 		case offload.SteerTC:
-			steer, tc = true, act.TC
+			steer, steerTC = true, act.TC
 		case offload.Police:
 			if act.Rate == 0 || act.Burst == 0 {
 				return nil, nil, fmt.Errorf("rule %q: police needs a rate and a burst", r.ID)
@@ -135,8 +136,8 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 	if steer && r.Direction == offload.OnEgress {
 		return nil, nil, fmt.Errorf("rule %q: steer-tc is a receive action, not for egress", r.ID)
 	}
-	if steer && (tc < 0 || tc > 15) {
-		return nil, nil, fmt.Errorf("rule %q: steer-tc %d out of range 0-15", r.ID, tc)
+	if steer && (steerTC < 0 || steerTC > 15) {
+		return nil, nil, fmt.Errorf("rule %q: steer-tc %d out of range 0-15", r.ID, steerTC)
 	}
 	if pcp && r.Match.VLAN == 0 {
 		// tc vlan modify needs the VLAN id it writes back; without a
@@ -155,46 +156,46 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("rule %q: %w", r.ID, err)
 	}
-	police := func(p *offload.Action) tcAct {
-		return tcAct{Kind: actPolice, Rate: p.Rate.Bytes(), Peak: p.Peak.Bytes(), Burst: uint64(p.Burst), Control: tcActShot, Conform: tcActPipe}
+	police := func(p *offload.Action) tc.Act {
+		return tc.Act{Kind: tc.ActPolice, Rate: p.Rate.Bytes(), Peak: p.Peak.Bytes(), Burst: uint64(p.Burst), Control: tc.ActShot, Conform: tc.ActPipe}
 	}
-	var out []filter
+	var out []tc.Filter
 	for _, fam := range families {
-		var conform, exceed []tcAct
+		var conform, exceed []tc.Act
 		if prio {
-			conform = append(conform, tcAct{Kind: actSkbedit, Control: tcActPipe, Priority: vPrio})
+			conform = append(conform, tc.Act{Kind: tc.ActSkbedit, Control: tc.ActPipe, Priority: vPrio})
 		}
 		if dscp {
 			conform = append(conform, peditActs(fam, vDSCP)...)
 		}
 		if pcp {
-			conform = append(conform, tcAct{Kind: actVlan, Control: tcActPipe, VID: r.Match.VLAN, PCP: vPCP})
+			conform = append(conform, tc.Act{Kind: tc.ActVlan, Control: tc.ActPipe, VID: r.Match.VLAN, PCP: vPCP})
 		}
-		var acts []tcAct
-		var tail []tcAct
+		var acts []tc.Act
+		var tail []tc.Act
 		for _, p := range policers {
 			tail = append(tail, police(p))
 		}
 		if meter != nil {
 			m := police(meter)
 			if meter.Exceed != nil && !meter.Exceed.Drop {
-				m.Control = tcActPipe
+				m.Control = tc.ActPipe
 				if prio {
-					exceed = append(exceed, tcAct{Kind: actSkbedit, Control: tcActPipe, Priority: meter.Exceed.DemotePriority})
+					exceed = append(exceed, tc.Act{Kind: tc.ActSkbedit, Control: tc.ActPipe, Priority: meter.Exceed.DemotePriority})
 				}
 				if dscp {
 					exceed = append(exceed, peditActs(fam, meter.Exceed.DSCP)...)
 				}
 				if pcp {
-					exceed = append(exceed, tcAct{Kind: actVlan, Control: tcActPipe, VID: r.Match.VLAN, PCP: meter.Exceed.PCP})
+					exceed = append(exceed, tc.Act{Kind: tc.ActVlan, Control: tc.ActPipe, VID: r.Match.VLAN, PCP: meter.Exceed.PCP})
 				}
 			}
 			if len(exceed) > 0 {
-				m.Conform = jump(1 + len(exceed))
+				m.Conform = tc.Jump(1 + len(exceed))
 				if len(tail) > 0 {
-					exceed[len(exceed)-1].Control = jump(1 + len(exceed) + len(conform))
+					exceed[len(exceed)-1].Control = tc.Jump(1 + len(exceed) + len(conform))
 				} else {
-					exceed[len(exceed)-1].Control = tcActOK
+					exceed[len(exceed)-1].Control = tc.ActOK
 				}
 			}
 			if meter.Shared != "" {
@@ -215,7 +216,7 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 		if cookieAt < 0 && len(acts) > 0 {
 			// Only a shared meter: the cookie needs an action of the
 			// rule's own.
-			acts = append(acts, tcAct{Kind: actGact, Control: tcActOK})
+			acts = append(acts, tc.Act{Kind: tc.ActGact, Control: tc.ActOK})
 			cookieAt = len(acts) - 1
 		}
 		if cookieAt >= 0 {
@@ -223,9 +224,9 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 			// cookie: its handle and the state file identify it.
 			acts[cookieAt].Cookie = cookie
 		}
-		f := filter{Dev: r.Device, Hook: hk, Pref: r.Precedence, Family: fam, Flags: flags, Match: r.Match, Acts: acts}
+		f := tc.Filter{Dev: r.Device, Hook: hk, Pref: r.Precedence, Family: fam, Flags: flags, Match: r.Match, Acts: acts}
 		if steer {
-			f.ClassID = hwTCClassID(tc)
+			f.ClassID = tc.HWTCClassID(steerTC)
 		}
 		out = append(out, f)
 	}
@@ -236,6 +237,6 @@ func ruleFilters(owner string, r *offload.Rule) ([]filter, []string, error) {
 // checksum fix (csum iph). csum follows IPv6 rewrites too, where it changes
 // nothing, so that both families' filters have the same action layout
 // (a shared meter's jump counts must match in every filter it serves).
-func peditActs(fam int, dscp uint8) []tcAct {
-	return []tcAct{{Kind: actPedit, Control: tcActPipe, Family: fam, DSCP: dscp}, {Kind: actCsum, Control: tcActPipe}}
+func peditActs(fam int, dscp uint8) []tc.Act {
+	return []tc.Act{{Kind: tc.ActPedit, Control: tc.ActPipe, Family: fam, DSCP: dscp}, {Kind: tc.ActCsum, Control: tc.ActPipe}}
 }

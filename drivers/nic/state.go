@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -31,11 +32,11 @@ type savedQdisc struct {
 
 // filterRef locates one installed flower filter.
 type filterRef struct {
-	Dev    string `json:"dev"`
-	Hook   hook   `json:"hook"`
-	Pref   uint16 `json:"pref"`
-	Handle uint32 `json:"handle"`
-	Family int    `json:"family"`
+	Dev    string  `json:"dev"`
+	Hook   tc.Hook `json:"hook"`
+	Pref   uint16  `json:"pref"`
+	Handle uint32  `json:"handle"`
+	Family int     `json:"family"`
 }
 
 // ruleState is one installed rule: the plan's rule, its fingerprint and

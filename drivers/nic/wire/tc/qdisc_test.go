@@ -1,4 +1,4 @@
-package nic
+package tc
 
 import (
 	"testing"
@@ -18,9 +18,9 @@ func TestRequestOptionsHTB(t *testing.T) {
 		1800 0200 03000000 11000000 12000000 00000000 00000000
 		0800 0500 e8030000
 	`)
-	wiretest.DiffBytes(t, "htb options", requestOptions("htb", dumped), want)
-	if got := requestOptions("htb", dumped); &got[0] == &dumped[0] {
-		t.Fatal("requestOptions changed the saved options in place")
+	wiretest.DiffBytes(t, "htb options", RequestOptions("htb", dumped), want)
+	if got := RequestOptions("htb", dumped); &got[0] == &dumped[0] {
+		t.Fatal("RequestOptions changed the saved options in place")
 	}
-	wiretest.DiffBytes(t, "other kinds", requestOptions("fq_codel", dumped), dumped)
+	wiretest.DiffBytes(t, "other kinds", RequestOptions("fq_codel", dumped), dumped)
 }

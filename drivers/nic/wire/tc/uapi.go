@@ -1,47 +1,45 @@
-package nic
+package tc
 
-// Kernel uapi constants (linux/pkt_cls.h, pkt_sched.h, rtnetlink.h, dcbnl.h,
+// Kernel uapi constants (linux/pkt_cls.h, pkt_sched.h, rtnetlink.h,
 // tc_act/*.h) that golang.org/x/sys/unix does not carry. Values were read
 // from the 6.1 headers with a C program (sizeof/offsetof included), not
 // copied from a Go library.
 const (
 	// rtnetlink message types.
-	rtmNewQdisc  = 36
-	rtmDelQdisc  = 37
-	rtmGetQdisc  = 38
-	rtmNewFilter = 44
-	rtmDelFilter = 45
-	rtmGetFilter = 46
-	rtmGetClass  = 42
-	rtmGetDCB    = 78
-	rtmSetDCB    = 79
+	RTMNewQdisc  = 36
+	RTMDelQdisc  = 37
+	RTMGetQdisc  = 38
+	RTMNewFilter = 44
+	RTMDelFilter = 45
+	RTMGetFilter = 46
+	RTMGetClass  = 42
 
 	// struct tcmsg is 20 bytes.
-	sizeofTcmsg = 20
+	SizeofTcmsg = 20
 
 	// TCA_* top-level attributes.
-	tcaKind      = 1
-	tcaOptions   = 2
+	TCAKind      = 1
+	TCAOptions   = 2
 	tcaStats     = 3
 	tcaXstats    = 4
-	tcaStats2    = 7
+	TCAStats2    = 7
 	tcaChain     = 11
 	tcaHWOffload = 12
 
 	// TCA_STATS_* inside TCA_STATS2.
 	tcaStatsBasic   = 1
-	tcaStatsQueue   = 3
+	TCAStatsQueue   = 3
 	tcaStatsBasicHW = 7
 	tcaStatsPkt64   = 8
 
-	nlaFNested = 1 << 15
+	NLAFNested = 1 << 15
 
 	// Handles.
-	tcHRoot       = 0xFFFFFFFF
-	tcHClsact     = 0xFFFFFFF1 // == TC_H_INGRESS
+	HRoot         = 0xFFFFFFFF
+	HClsact       = 0xFFFFFFF1 // == TC_H_INGRESS
 	tcHMinIngress = 0xFFF2
 	tcHMinEgress  = 0xFFF3
-	tcHMinPrio    = 0xFFE0 // TC_H_MIN_PRIORITY: hw_tc classid base
+	HMinPrio      = 0xFFE0 // TC_H_MIN_PRIORITY: hw_tc classid base
 
 	ethPAll   = 0x0003
 	ethPIP    = 0x0800
@@ -88,17 +86,17 @@ const (
 	tcaFlowerKeySCTPDst    = 42
 	tcaFlowerKeyIPTos      = 73
 	tcaFlowerKeyIPTosM     = 74
-	tcaFlowerInHWCount     = 86
+	TCAFlowerInHWCount     = 86
 	tcaFlowerKeyPortSrcMin = 87
 	tcaFlowerKeyPortSrcMax = 88
 	tcaFlowerKeyPortDstMin = 89
 	tcaFlowerKeyPortDstMax = 90
 
 	// TCA_CLS_FLAGS_*: u32 in host byte order.
-	clsFlagsSkipHW  = 1 << 0
-	clsFlagsSkipSW  = 1 << 1
-	clsFlagsInHW    = 1 << 2
-	clsFlagsNotInHW = 1 << 3
+	FlagSkipHW  = 1 << 0
+	FlagSkipSW  = 1 << 1
+	FlagInHW    = 1 << 2
+	FlagNotInHW = 1 << 3
 
 	// Actions.
 	tcaActKind      = 1
@@ -107,12 +105,12 @@ const (
 	tcaActStats     = 4
 	tcaActCookie    = 6
 	tcaActInHWCount = 10
-	tcCookieMaxSize = 16
+	CookieMaxSize   = 16
 
-	tcActOK   = 0
-	tcActShot = 2
-	tcActPipe = 3
-	tcActJump = 1 << 28
+	ActOK   = 0
+	ActShot = 2
+	ActPipe = 3
+	ActJump = 1 << 28
 
 	tcaSkbeditParms    = 2
 	tcaSkbeditPriority = 3

@@ -1,4 +1,4 @@
-package nic
+package tc
 
 import (
 	"fmt"
@@ -7,23 +7,23 @@ import (
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 )
 
-// actKind names a tc action module.
-type actKind string
+// ActKind names a tc action module.
+type ActKind string
 
 const (
-	actSkbedit actKind = "skbedit"
-	actPedit   actKind = "pedit"
-	actCsum    actKind = "csum"
-	actVlan    actKind = "vlan"
-	actPolice  actKind = "police"
-	actGact    actKind = "gact"
+	ActSkbedit ActKind = "skbedit"
+	ActPedit   ActKind = "pedit"
+	ActCsum    ActKind = "csum"
+	ActVlan    ActKind = "vlan"
+	ActPolice  ActKind = "police"
+	ActGact    ActKind = "gact"
 )
 
-// tcAct is one tc action of a filter. Control is the tc_gen action (the
+// Act is one tc action of a filter. Control is the tc_gen action (the
 // verdict after the action; for police the exceed verdict); Conform is the
 // police conform verdict (TCA_POLICE_RESULT).
-type tcAct struct {
-	Kind    actKind
+type Act struct {
+	Kind    ActKind
 	Control int32
 	// Index names a shared action instance (police); zero lets the
 	// kernel pick one.
@@ -44,10 +44,10 @@ type tcAct struct {
 	Conform    int32
 }
 
-// jump returns the TC_ACT_JUMP verdict that resumes at action index n
+// Jump returns the TC_ACT_JUMP verdict that resumes at action index n
 // (0-based). The kernel restarts the action list and skips the first n
 // actions (tcf_action_exec), so the count is absolute, not relative.
-func jump(n int) int32 { return int32(tcActJump | n) }
+func Jump(n int) int32 { return int32(ActJump | n) }
 
 // tcGen returns the 20-byte tc_gen header: index, capab, action, refcnt,
 // bindcnt.
@@ -60,12 +60,12 @@ func tcGen(index uint32, action int32) []byte {
 
 // encodeActs writes the TCA_FLOWER_ACT nest body: one nest per action
 // numbered from 1 (the order they run in).
-func encodeActs(a *nla.Builder, acts []tcAct) error {
+func encodeActs(a *nla.Builder, acts []Act) error {
 	for i, act := range acts {
 		var err error
 		a.Nest(uint16(i+1), func() {
 			a.Str(tcaActKind, string(act.Kind))
-			a.Nest(tcaActOptions|nlaFNested, func() { err = act.encodeOptions(a) })
+			a.Nest(tcaActOptions|NLAFNested, func() { err = act.EncodeOptions(a) })
 			if len(act.Cookie) > 0 {
 				a.Raw(tcaActCookie, act.Cookie)
 			}
@@ -73,25 +73,25 @@ func encodeActs(a *nla.Builder, acts []tcAct) error {
 		if err != nil {
 			return fmt.Errorf("action %d (%s): %w", i+1, act.Kind, err)
 		}
-		if len(act.Cookie) > tcCookieMaxSize {
-			return fmt.Errorf("action %d: cookie of %d bytes exceeds %d", i+1, len(act.Cookie), tcCookieMaxSize)
+		if len(act.Cookie) > CookieMaxSize {
+			return fmt.Errorf("action %d: cookie of %d bytes exceeds %d", i+1, len(act.Cookie), CookieMaxSize)
 		}
 	}
 	return nil
 }
 
-func (act tcAct) encodeOptions(a *nla.Builder) error {
+func (act Act) EncodeOptions(a *nla.Builder) error {
 	switch act.Kind {
-	case actSkbedit:
+	case ActSkbedit:
 		a.Raw(tcaSkbeditParms, tcGen(act.Index, act.Control))
 		a.U32(tcaSkbeditPriority, act.Priority)
-	case actGact:
+	case ActGact:
 		a.Raw(tcaGactParms, tcGen(act.Index, act.Control))
-	case actCsum:
+	case ActCsum:
 		p := tcGen(act.Index, act.Control)
 		p = native.AppendUint32(p, csumUpdateFlagIPv4HDR)
 		a.Raw(tcaCsumParms, p)
-	case actVlan:
+	case ActVlan:
 		p := tcGen(act.Index, act.Control)
 		p = native.AppendUint32(p, tcaVlanActModify)
 		a.Raw(tcaVlanParms, p)
@@ -100,7 +100,7 @@ func (act tcAct) encodeOptions(a *nla.Builder) error {
 		}
 		a.U16(tcaVlanPushVlanID, act.VID)
 		a.U8(tcaVlanPushVlanPrio, act.PCP)
-	case actPedit:
+	case ActPedit:
 		mask, val, htype, err := dsfieldKey(act.Family, act.DSCP)
 		if err != nil {
 			return err
@@ -113,13 +113,13 @@ func (act tcAct) encodeOptions(a *nla.Builder) error {
 		p = append(p, val[:]...)
 		p = append(p, make([]byte, 16)...) // off 0 (from the IP header), at, offmask, shift
 		a.Raw(tcaPeditParmsEx, p)
-		a.Nest(tcaPeditKeysEx|nlaFNested, func() {
-			a.Nest(tcaPeditKeyEx|nlaFNested, func() {
+		a.Nest(tcaPeditKeysEx|NLAFNested, func() {
+			a.Nest(tcaPeditKeyEx|NLAFNested, func() {
 				a.U16(tcaPeditKeyExHtype, htype)
 				a.U16(tcaPeditKeyExCmd, peditCmdSet)
 			})
 		})
-	case actPolice:
+	case ActPolice:
 		return act.encodePolice(a)
 	default:
 		return fmt.Errorf("unknown action kind %q", act.Kind)
@@ -152,7 +152,7 @@ func dsfieldKey(family int, dscp uint8) (mask, val [4]byte, htype uint16, err er
 // send Burst bytes at Rate, in ticks.
 const nsPerTick = 64
 
-func (act tcAct) encodePolice(a *nla.Builder) error {
+func (act Act) encodePolice(a *nla.Builder) error {
 	if act.Rate == 0 {
 		return fmt.Errorf("police needs a rate")
 	}

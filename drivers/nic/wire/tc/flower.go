@@ -1,7 +1,6 @@
-package nic
+package tc
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -9,29 +8,29 @@ import (
 	"github.com/qosplane/qosplane/model"
 )
 
-// hook is a clsact attach point.
-type hook string
+// Hook is a clsact attach point.
+type Hook string
 
 const (
-	hookIngress hook = "ingress"
-	hookEgress  hook = "egress"
+	HookIngress Hook = "ingress"
+	HookEgress  Hook = "egress"
 )
 
-// parent returns the filter parent handle: ffff:fff2 or ffff:fff3.
-func (h hook) parent() uint32 {
-	if h == hookIngress {
+// Parent returns the filter parent handle: ffff:fff2 or ffff:fff3.
+func (h Hook) Parent() uint32 {
+	if h == HookIngress {
 		return 0xFFFF0000 | tcHMinIngress
 	}
 	return 0xFFFF0000 | tcHMinEgress
 }
 
-// filter is one tc flower filter qosplane installs. Every filter is
+// Filter is one tc flower filter qosplane installs. Every filter is
 // attached with protocol "all" and matches the address family with
 // TCA_FLOWER_KEY_ETH_TYPE, so that IPv4 and IPv6 rules of equal precedence
 // share one pref (tc refuses two protocols under one pref).
-type filter struct {
+type Filter struct {
 	Dev    string
-	Hook   hook
+	Hook   Hook
 	Pref   uint16
 	Handle uint32
 	// Family is 4 or 6 to match IPv4/IPv6, 0 for any ethertype.
@@ -41,14 +40,14 @@ type filter struct {
 	// ClassID is the hw_tc classid, zero for none.
 	ClassID uint32
 	Match   model.Match
-	Acts    []tcAct
+	Acts    []Act
 }
 
-// hwTCClassID returns TC_H_MAKE(major of the clsact parent, 0xFFE0+tc).
-func hwTCClassID(tc int) uint32 { return 0xFFFF0000 | uint32(tcHMinPrio+tc) }
+// HWTCClassID returns TC_H_MAKE(major of the clsact parent, 0xFFE0+tc).
+func HWTCClassID(tc int) uint32 { return 0xFFFF0000 | uint32(HMinPrio+tc) }
 
-// encodeOptions returns the flower TCA_OPTIONS payload.
-func (f *filter) encodeOptions() ([]byte, error) {
+// EncodeOptions returns the flower TCA_OPTIONS payload.
+func (f *Filter) EncodeOptions() ([]byte, error) {
 	var a nla.Builder
 	m := &f.Match
 	if f.ClassID != 0 {
@@ -159,40 +158,22 @@ func prefixBytes(p netip.Prefix) (addr, mask []byte) {
 	return addr, mask
 }
 
-// tcmsg returns struct tcmsg: family, pad, ifindex, handle, parent, info.
-func tcmsg(ifindex int, handle, parent, info uint32) []byte {
-	b := make([]byte, sizeofTcmsg)
-	native.PutUint32(b[4:], uint32(int32(ifindex)))
-	native.PutUint32(b[8:], handle)
-	native.PutUint32(b[12:], parent)
-	native.PutUint32(b[16:], info)
-	return b
-}
-
-// filterInfo is tcm_info for a filter: pref in the high 16 bits, the
-// protocol (network byte order) in the low 16.
-func filterInfo(pref uint16) uint32 {
-	var p [2]byte
-	binary.BigEndian.PutUint16(p[:], ethPAll)
-	return uint32(pref)<<16 | uint32(native.Uint16(p[:]))
-}
-
-// encodeFilterMsg returns the RTM_NEWTFILTER body (tcmsg + attributes).
-func (f *filter) encodeMsg(ifindex int) ([]byte, error) {
-	opts, err := f.encodeOptions()
+// EncodeMsg returns the RTM_NEWTFILTER body (tcmsg + attributes).
+func (f *Filter) EncodeMsg(ifindex int) ([]byte, error) {
+	opts, err := f.EncodeOptions()
 	if err != nil {
 		return nil, err
 	}
-	b := tcmsg(ifindex, f.Handle, f.Hook.parent(), filterInfo(f.Pref))
+	b := Msg(ifindex, f.Handle, f.Hook.Parent(), FilterInfo(f.Pref))
 	a := nla.Builder{B: b}
-	a.Str(tcaKind, "flower")
-	a.Raw(tcaOptions|nlaFNested, opts)
+	a.Str(TCAKind, "flower")
+	a.Raw(TCAOptions|NLAFNested, opts)
 	return a.B, nil
 }
 
-// deleteMsg returns the RTM_DELTFILTER body for f.
-func (f *filter) deleteMsg(ifindex int) []byte {
-	a := nla.Builder{B: tcmsg(ifindex, f.Handle, f.Hook.parent(), filterInfo(f.Pref))}
-	a.Str(tcaKind, "flower")
+// DeleteMsg returns the RTM_DELTFILTER body for f.
+func (f *Filter) DeleteMsg(ifindex int) []byte {
+	a := nla.Builder{B: Msg(ifindex, f.Handle, f.Hook.Parent(), FilterInfo(f.Pref))}
+	a.Str(TCAKind, "flower")
 	return a.B
 }

@@ -1,4 +1,4 @@
-package nic
+package tc
 
 import (
 	"fmt"
@@ -34,13 +34,13 @@ const (
 	sizeofHTBOpt    = 44
 	linkLayerEther  = 1 // TC_LINKLAYER_ETHERNET: no rate table needed
 	pschedShift     = 6
-	rtmNewTclass    = 40 // RTM_NEWTCLASS
+	RTMNewTclass    = 40 // RTM_NEWTCLASS
 )
 
-// htbQdiscOptions returns the TCA_OPTIONS payload of
+// HTBQdiscOptions returns the TCA_OPTIONS payload of
 // `tc qdisc add ... htb [offload] default <defcls>`: TCA_HTB_INIT, then the
 // TCA_HTB_OFFLOAD flag.
-func htbQdiscOptions(defcls uint32, offload bool) []byte {
+func HTBQdiscOptions(defcls uint32, offload bool) []byte {
 	g := make([]byte, sizeofHTBGlob)
 	native.PutUint32(g[0:], htbProtoVersion)
 	native.PutUint32(g[4:], htbRate2Quantum)
@@ -53,9 +53,9 @@ func htbQdiscOptions(defcls uint32, offload bool) []byte {
 	return a.B
 }
 
-// htbClass is one HTB class in the kernel's units: rates in bytes/s, bursts
+// HTBClass is one HTB class in the kernel's units: rates in bytes/s, bursts
 // in bytes.
-type htbClass struct {
+type HTBClass struct {
 	RateBytes, CeilBytes   uint64
 	BurstBytes, CBurstByte uint32
 }
@@ -70,10 +70,10 @@ func burstTicks(burst uint32, rate uint64) uint32 {
 	return uint32(min(ns/(1<<pschedShift), math.MaxUint32))
 }
 
-// encode returns the class's TCA_OPTIONS payload: TCA_HTB_RATE64 and
+// Encode returns the class's TCA_OPTIONS payload: TCA_HTB_RATE64 and
 // TCA_HTB_CEIL64 when a rate does not fit in 32 bits, then TCA_HTB_PARMS
 // (ethernet link layer, no overhead, mpu, quantum or prio).
-func (c htbClass) encode() ([]byte, error) {
+func (c HTBClass) Encode() ([]byte, error) {
 	if c.RateBytes == 0 || c.CeilBytes == 0 {
 		return nil, fmt.Errorf("htb class: rate %d and ceil %d bytes/s must both be set", c.RateBytes, c.CeilBytes)
 	}
@@ -97,18 +97,18 @@ func (c htbClass) encode() ([]byte, error) {
 	return a.B, nil
 }
 
-// decodeHTBClass reads a dumped class's TCA_OPTIONS: rate and ceil in
+// DecodeHTBClass reads a dumped class's TCA_OPTIONS: rate and ceil in
 // bytes/s (the 64-bit attributes when present).
-func decodeHTBClass(opts []byte) (htbClass, error) {
+func DecodeHTBClass(opts []byte) (HTBClass, error) {
 	m, err := nla.Map(opts)
 	if err != nil {
-		return htbClass{}, fmt.Errorf("htb class: %w", err)
+		return HTBClass{}, fmt.Errorf("htb class: %w", err)
 	}
 	p := m[tcaHTBParms]
 	if len(p) < sizeofHTBOpt {
-		return htbClass{}, fmt.Errorf("htb class: TCA_HTB_PARMS of %d bytes (want %d)", len(p), sizeofHTBOpt)
+		return HTBClass{}, fmt.Errorf("htb class: TCA_HTB_PARMS of %d bytes (want %d)", len(p), sizeofHTBOpt)
 	}
-	c := htbClass{RateBytes: uint64(native.Uint32(p[8:])), CeilBytes: uint64(native.Uint32(p[12+8:]))}
+	c := HTBClass{RateBytes: uint64(native.Uint32(p[8:])), CeilBytes: uint64(native.Uint32(p[12+8:]))}
 	if v := m[tcaHTBRate64]; len(v) == 8 {
 		c.RateBytes = native.Uint64(v)
 	}
@@ -118,9 +118,9 @@ func decodeHTBClass(opts []byte) (htbClass, error) {
 	return c, nil
 }
 
-// htbOffloaded reports whether a dumped htb qdisc's options carry the
+// HTBOffloaded reports whether a dumped htb qdisc's options carry the
 // TCA_HTB_OFFLOAD flag (sch_htb.c htb_dump puts it when offloaded).
-func htbOffloaded(opts []byte) bool {
+func HTBOffloaded(opts []byte) bool {
 	found := false
 	nla.Each(opts, func(typ uint16, _ []byte) { found = found || typ == tcaHTBOffload })
 	return found
