@@ -82,7 +82,7 @@ func (e *Expectation) Name() string {
 	case FlowPCP:
 		return fmt.Sprintf("flow %s: pcp %d", e.Flow, e.Value)
 	case FlowPoliced:
-		return fmt.Sprintf("flow %s: policed to %s", e.Flow, r)
+		return fmt.Sprintf("flow %s: policed to at most %s +%s", e.Flow, r, pct(e.Tol))
 	case KeepsRate:
 		return fmt.Sprintf("under overload of %s, %s keeps its rate", e.Overload, e.Class)
 	case FlowExercised:

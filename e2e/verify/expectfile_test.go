@@ -44,7 +44,7 @@ func TestParseExpectations(t *testing.T) {
 		"class storage: loss below 1% @e.yaml:3:68",
 		"flow rtp: dscp 46 @e.yaml:4:15",
 		"flow rtp: pcp 5 @e.yaml:4:24",
-		"flow rtp-trunk: policed to 20Mbit @e.yaml:5:21",
+		"flow rtp-trunk: policed to at most 20Mbit +5% @e.yaml:5:21",
 		"under overload of bulk, voice keeps its rate @e.yaml:6:5",
 	}
 	if strings.Join(names, "\n") != strings.Join(want, "\n") {
