@@ -2,7 +2,9 @@
 // target plan onto a network interface with rtnetlink:
 //
 //   - the queue layout as the root mqprio qdisc (hw 1, channel mode, the
-//     bw_rlimit shaper with per-TC rates in bytes/s);
+//     bw_rlimit shaper with per-TC rates in bytes/s), or the plan's HTB
+//     tree as the root htb qdisc with offload (rate and ceil per class in
+//     bytes/s; htbtree.go, encoded by htb.go);
 //   - rules as tc flower filters on clsact (egress classification with
 //     skbedit priority, pedit DSCP + csum, vlan modify PCP and police;
 //     ingress steering with hw_tc; representor rules in switchdev mode),
@@ -87,6 +89,9 @@ type Driver struct {
 	ref           *offload.TargetPlan
 	adopted       map[string]*ruleState
 	adoptedQueues *offload.QueueLayout
+	// adoptedHTB is the reference plan's HTB tree the last Current found
+	// on the device exactly as planned (htbtree.go).
+	adoptedHTB *offload.HTBPlan
 	// adoptedSRIOV is the reference plan's VFs and groups the last
 	// Current found on the device exactly as planned (see vf.go).
 	adoptedSRIOV *sriovState
@@ -222,6 +227,9 @@ type scan struct {
 	// ntTaken the locations this apply allocated.
 	nt      *ethtoolnfc.Dump
 	ntTaken map[uint32]bool
+	// prevRoot is the recorded root qdisc qosplane replaced, as the
+	// state was before Apply's steps (see rootPrev).
+	prevRoot *savedQdisc
 }
 
 func refKey(dev string, hk hook, pref uint16, handle uint32) filterRef {
@@ -376,7 +384,7 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return nil, err
 	}
 	st := d.st
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
 	s, err := d.scan(st, d.refDevices()...)
 	if err != nil {
 		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
@@ -404,6 +412,9 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 			d.adoptedQueues = &q
 			p.Queues = &q
 		}
+	}
+	if p.HTB, err = d.currentHTB(s, st); err != nil {
+		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
 	}
 	ids := make([]string, 0, len(st.Rules))
 	for id := range st.Rules {
