@@ -167,7 +167,13 @@ func (c *conn) readHTB(ifindex int, q *qdiscInfo) (*htbDevice, error) {
 		if err != nil {
 			return fmt.Errorf("htb class %x:%x: %w", h>>16, h&0xffff, err)
 		}
-		dev.classes[h&0xffff], dev.parents[h&0xffff] = k, p&0xffff
+		// A class under the qdisc itself dumps parent TC_H_ROOT
+		// (htb_dump_class); it is minor 0 here.
+		parent := uint32(0)
+		if p>>16 == q.Handle>>16 {
+			parent = p & 0xffff
+		}
+		dev.classes[h&0xffff], dev.parents[h&0xffff] = k, parent
 		return nil
 	})
 	if err != nil {
@@ -189,20 +195,39 @@ func nlaGet(b []byte, typ uint16) []byte {
 // holds reports whether the device holds exactly t: offloaded, its
 // default, the top class and every leaf under it with t's rate and ceil,
 // and no other class.
-func (dev *htbDevice) holds(t *htbTree) bool {
-	same := func(minor, parent uint32, k htbClass) bool {
+func (dev *htbDevice) holds(t *htbTree) bool { return dev.differs(t) == "" }
+
+// differs says how the device's tree differs from t ("" when it holds t).
+func (dev *htbDevice) differs(t *htbTree) string {
+	same := func(minor, parent uint32, k htbClass) string {
 		got, ok := dev.classes[minor]
-		return ok && dev.parents[minor] == parent && got.RateBytes == k.RateBytes && got.CeilBytes == k.CeilBytes
+		switch {
+		case !ok:
+			return fmt.Sprintf("class %x missing", minor)
+		case dev.parents[minor] != parent:
+			return fmt.Sprintf("class %x under %x, want %x", minor, dev.parents[minor], parent)
+		case got.RateBytes != k.RateBytes || got.CeilBytes != k.CeilBytes:
+			return fmt.Sprintf("class %x rate %d ceil %d bytes/s, want %d %d", minor, got.RateBytes, got.CeilBytes, k.RateBytes, k.CeilBytes)
+		}
+		return ""
 	}
-	if !dev.offloaded || dev.defcls != t.defcls || len(dev.classes) != 1+len(t.leaves) || !same(1, 0, t.top) {
-		return false
+	switch {
+	case !dev.offloaded:
+		return "not offloaded"
+	case dev.defcls != t.defcls:
+		return fmt.Sprintf("default %x, want %x", dev.defcls, t.defcls)
+	case len(dev.classes) != 1+len(t.leaves):
+		return fmt.Sprintf("%d classes, want %d", len(dev.classes), 1+len(t.leaves))
+	}
+	if d := same(1, 0, t.top); d != "" {
+		return d
 	}
 	for _, l := range t.leaves {
-		if !same(l.minor, 1, l.c) {
-			return false
+		if d := same(l.minor, 1, l.c); d != "" {
+			return d
 		}
 	}
-	return true
+	return ""
 }
 
 // plan describes what the device holds against the recorded plan rec, so
@@ -247,7 +272,11 @@ func (d *Driver) currentHTB(s *scan, st *state) (*offload.HTBPlan, error) {
 		return nil, err
 	}
 	t, err := htbTreeOf(rec)
-	if err == nil && dev.holds(&t) {
+	why := "recorded tree invalid"
+	if err == nil {
+		why = dev.differs(&t)
+	}
+	if why == "" {
 		h := *rec
 		if adopting {
 			d.adoptedHTB = &h
@@ -257,7 +286,7 @@ func (d *Driver) currentHTB(s *scan, st *state) (*offload.HTBPlan, error) {
 	if adopting {
 		return nil, nil
 	}
-	d.log.Info("htb tree differs from the recorded one")
+	d.log.Info("htb tree differs from the recorded one", "diff", why)
 	return dev.plan(rec), nil
 }
 
