@@ -4,7 +4,7 @@
 //   - the queue layout as the root mqprio qdisc (hw 1, channel mode, the
 //     bw_rlimit shaper with per-TC rates in bytes/s), or the plan's HTB
 //     tree as the root htb qdisc with offload (rate and ceil per class in
-//     bytes/s; htbtree.go, encoded by htb.go);
+//     bytes/s; htbtree.go, encoded by package wire/htb);
 //   - rules as tc flower filters on clsact (egress classification with
 //     skbedit priority, pedit DSCP + csum, vlan modify PCP and police;
 //     ingress steering with hw_tc; representor rules in switchdev mode),
@@ -36,6 +36,7 @@
 // this package; wire encoders are moving out beside their byte tests:
 // drivers/nic/wire/nla (netlink attributes), drivers/nic/wire/dcbnl (IEEE
 // DCB), drivers/nic/devlink (devlink rate and ports over generic netlink),
+// drivers/nic/wire/htb (tc htb qdisc and class options),
 // drivers/nic/wire/wiretest (what their byte tests share). The tc encoders
 // (qdisc, mqprio, flower, actions) are still files here.
 //

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/htb"
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
@@ -14,7 +15,8 @@ import (
 // The offloaded HTB tree (offload.HTBPlan) as the root qdisc: `tc qdisc
 // replace dev X root handle 5152: htb offload default <minor>`, a top class
 // 5152:1 at the link rate and a leaf per policy class under it. Rates are
-// bit/s in the plan and bytes/s on the wire (htb.go encodes the options).
+// bit/s in the plan and bytes/s on the wire (package wire/htb encodes the
+// options).
 // Transmitted packets reach a leaf by skb->priority = its classid, which the
 // plan's egress rules set (skbedit priority), or go to the default class.
 
@@ -30,14 +32,14 @@ func isOurRoot(q *qdiscInfo) bool { return q != nil && (isOurMqprio(q) || isOurH
 type htbTree struct {
 	handle uint32 // major<<16
 	defcls uint32 // minor of the default class
-	top    htbClass
+	top    htb.Class
 	leaves []htbLeaf
 }
 
 type htbLeaf struct {
 	class string
 	minor uint32
-	c     htbClass
+	c     htb.Class
 }
 
 // htbTreeOf converts and checks a plan's tree: every rate set, ceils not
@@ -57,8 +59,8 @@ func htbTreeOf(h *offload.HTBPlan) (htbTree, error) {
 			return t, fmt.Errorf("htb class %q: minor %#x is 0, the top class's or taken", c.Class, c.Minor)
 		}
 		seen[c.Minor] = true
-		k := htbClass{RateBytes: c.Rate.Bytes(), CeilBytes: c.Ceil.Bytes(), BurstBytes: uint32(c.Burst), CBurstByte: uint32(c.Burst)}
-		if _, err := k.encode(); err != nil {
+		k := htb.Class{RateBytes: c.Rate.Bytes(), CeilBytes: c.Ceil.Bytes(), BurstBytes: uint32(c.Burst), CBurstBytes: uint32(c.Burst)}
+		if _, err := k.Encode(); err != nil {
 			return t, fmt.Errorf("htb class %q (%x:%x): %w", c.Class, h.Handle, c.Minor, err)
 		}
 		if c.Class == h.Default {
@@ -70,8 +72,8 @@ func htbTreeOf(h *offload.HTBPlan) (htbTree, error) {
 	if t.defcls == 0 {
 		return t, fmt.Errorf("htb: default class %q is not among the classes", h.Default)
 	}
-	t.top = htbClass{RateBytes: h.Rate.Bytes(), CeilBytes: h.Rate.Bytes(), BurstBytes: uint32(burst), CBurstByte: uint32(burst)}
-	if _, err := t.top.encode(); err != nil {
+	t.top = htb.Class{RateBytes: h.Rate.Bytes(), CeilBytes: h.Rate.Bytes(), BurstBytes: uint32(burst), CBurstBytes: uint32(burst)}
+	if _, err := t.top.Encode(); err != nil {
 		return t, fmt.Errorf("htb top class %x:1: %w", h.Handle, err)
 	}
 	return t, nil
@@ -79,8 +81,8 @@ func htbTreeOf(h *offload.HTBPlan) (htbTree, error) {
 
 // putHTBClass creates (or, with create false, changes) class minor under
 // parent (a minor; 0 is the qdisc itself).
-func (c *conn) putHTBClass(ifindex int, t *htbTree, name string, minor, parent uint32, k htbClass, create bool) error {
-	opts, err := k.encode()
+func (c *conn) putHTBClass(ifindex int, t *htbTree, name string, minor, parent uint32, k htb.Class, create bool) error {
+	opts, err := k.Encode()
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func (c *conn) putHTBClass(ifindex int, t *htbTree, name string, minor, parent u
 // its top class and leaves. It is not atomic: a failure leaves part of the
 // tree, which deleting the root qdisc removes.
 func (c *conn) buildHTB(ifindex int, t *htbTree) error {
-	err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, t.handle, tcHRoot, "htb", htbQdiscOptions(t.defcls, true)))
+	err := c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, qdiscMsg(ifindex, t.handle, tcHRoot, "htb", htb.QdiscOptions(t.defcls, true)))
 	if err != nil {
 		err = fmt.Errorf("root htb %x: offload default %x: %w", t.handle>>16, t.defcls, err)
 		if refusal(err) {
@@ -141,16 +143,14 @@ func (c *conn) unbuildHTB(ifindex int, handle uint32, prev *savedQdisc) error {
 type htbDevice struct {
 	offloaded bool
 	defcls    uint32
-	classes   map[uint32]htbClass
+	classes   map[uint32]htb.Class
 	parents   map[uint32]uint32
 }
 
 // readHTB dumps root qdisc q (our HTB) and its classes.
 func (c *conn) readHTB(ifindex int, q *qdiscInfo) (*htbDevice, error) {
-	dev := &htbDevice{offloaded: htbOffloaded(q.Options), classes: map[uint32]htbClass{}, parents: map[uint32]uint32{}}
-	if g := nlaGet(q.Options, tcaHTBInit); len(g) >= sizeofHTBGlob {
-		dev.defcls = native.Uint32(g[8:])
-	}
+	dev := &htbDevice{offloaded: htb.Offloaded(q.Options), classes: map[uint32]htb.Class{}, parents: map[uint32]uint32{}}
+	dev.defcls, _ = htb.DefCls(q.Options)
 	err := c.dump(rtmGetClass, tcmsg(ifindex, 0, 0, 0), func(msg []byte) error {
 		idx, h, p, _, rest, err := parseTcmsg(msg)
 		if err != nil || idx != ifindex || h>>16 != q.Handle>>16 {
@@ -163,7 +163,7 @@ func (c *conn) readHTB(ifindex int, q *qdiscInfo) (*htbDevice, error) {
 		if nla.CString(m[tcaKind]) != "htb" {
 			return nil
 		}
-		k, err := decodeHTBClass(m[tcaOptions])
+		k, err := htb.DecodeClass(m[tcaOptions])
 		if err != nil {
 			return fmt.Errorf("htb class %x:%x: %w", h>>16, h&0xffff, err)
 		}
@@ -182,16 +182,6 @@ func (c *conn) readHTB(ifindex int, q *qdiscInfo) (*htbDevice, error) {
 	return dev, nil
 }
 
-func nlaGet(b []byte, typ uint16) []byte {
-	var out []byte
-	nla.Each(b, func(t uint16, d []byte) {
-		if t == typ {
-			out = d
-		}
-	})
-	return out
-}
-
 // holds reports whether the device holds exactly t: offloaded, its
 // default, the top class and every leaf under it with t's rate and ceil,
 // and no other class.
@@ -199,7 +189,7 @@ func (dev *htbDevice) holds(t *htbTree) bool { return dev.differs(t) == "" }
 
 // differs says how the device's tree differs from t ("" when it holds t).
 func (dev *htbDevice) differs(t *htbTree) string {
-	same := func(minor, parent uint32, k htbClass) string {
+	same := func(minor, parent uint32, k htb.Class) string {
 		got, ok := dev.classes[minor]
 		switch {
 		case !ok:

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/htb"
 	"github.com/qosplane/qosplane/offload"
 )
 
@@ -54,7 +55,7 @@ func TestHTBDeviceHolds(t *testing.T) {
 	tr, _ := htbTreeOf(rec)
 	dev := func() *htbDevice {
 		return &htbDevice{offloaded: true, defcls: 0x30,
-			classes: map[uint32]htbClass{1: tr.top, 0x20: tr.leaves[0].c, 0x30: tr.leaves[1].c},
+			classes: map[uint32]htb.Class{1: tr.top, 0x20: tr.leaves[0].c, 0x30: tr.leaves[1].c},
 			parents: map[uint32]uint32{1: 0, 0x20: 1, 0x30: 1}}
 	}
 	if !dev().holds(&tr) {

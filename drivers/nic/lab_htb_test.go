@@ -12,13 +12,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/wire/htb"
 	"github.com/qosplane/qosplane/e2e/kernellab/qtnstate"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
 
 // TestLabHTBEncoding sends the HTB offload qdisc and classes qosplane
-// encodes (htb.go) to the kernel and reads them back from the test NIC
+// encodes (package wire/htb) to the kernel and reads them back from the test NIC
 // (qtn4, mlx5 with HTB offload) and from the kernel's class dump.
 func TestLabHTBEncoding(t *testing.T) {
 	needIface(t, "qtn4")
@@ -35,18 +36,18 @@ func TestLabHTBEncoding(t *testing.T) {
 		_ = d.c.write(rtmDelQdisc, 0, qdiscMsg(idx, major, tcHRoot, "htb", nil))
 		_ = d.setFeature("qtn4", "hw-tc-offload", false)
 	})
-	if err := d.c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, qdiscMsg(idx, major, tcHRoot, "htb", htbQdiscOptions(0x10, true))); err != nil {
+	if err := d.c.write(rtmNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_EXCL, qdiscMsg(idx, major, tcHRoot, "htb", htb.QdiscOptions(0x10, true))); err != nil {
 		t.Fatalf("htb offload qdisc: %v", err)
 	}
 	classes := []struct {
 		minor, parent uint32
-		c             htbClass
+		c             htb.Class
 	}{
-		{1, 0, htbClass{RateBytes: 1_250_000_000, CeilBytes: 5_000_000_000, BurstBytes: 1 << 20, CBurstByte: 1 << 20}},
-		{0x10, 1, htbClass{RateBytes: 125_000_000, CeilBytes: 625_000_000, BurstBytes: 64 << 10, CBurstByte: 64 << 10}},
+		{1, 0, htb.Class{RateBytes: 1_250_000_000, CeilBytes: 5_000_000_000, BurstBytes: 1 << 20, CBurstBytes: 1 << 20}},
+		{0x10, 1, htb.Class{RateBytes: 125_000_000, CeilBytes: 625_000_000, BurstBytes: 64 << 10, CBurstBytes: 64 << 10}},
 	}
 	for _, cl := range classes {
-		opts, err := cl.c.encode()
+		opts, err := cl.c.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}

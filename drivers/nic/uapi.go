@@ -12,6 +12,7 @@ const (
 	rtmNewFilter = 44
 	rtmDelFilter = 45
 	rtmGetFilter = 46
+	rtmNewTclass = 40 // RTM_NEWTCLASS
 	rtmGetClass  = 42
 	rtmGetDCB    = 78
 	rtmSetDCB    = 79
