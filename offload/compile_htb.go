@@ -109,6 +109,9 @@ func (cc *compiler) htbChoice() (use bool, reason string) {
 	if cc.tp.Capacity == 0 {
 		return false, "HTB offload not used: its top class needs the link rate (no capacity given or probed)"
 	}
+	if roundDown(cc.tp.Capacity, c.HTB.CeilGranularity) == 0 {
+		return false, fmt.Sprintf("HTB offload not used: the link rate %v is below %s's ceil granularity %v", cc.tp.Capacity, c.Profile, c.HTB.CeilGranularity)
+	}
 	if c.HTB.MaxLeaves > 0 && len(cc.classes) > c.HTB.MaxLeaves {
 		return false, fmt.Sprintf("HTB offload not used: %d classes, %s takes %d leaf classes", len(cc.classes), c.Profile, c.HTB.MaxLeaves)
 	}

@@ -97,6 +97,7 @@ func TestHTBNotChosen(t *testing.T) {
 			"no class has a minimum rate or borrows"},
 		"pfc":         {strings.Replace(htbPolicy, "non-conforming: shape}", "non-conforming: shape, pfc: true}", 1), "class voice needs DCB"},
 		"no capacity": {strings.Replace(htbPolicy, ", capacity: 100Gbit", "", 1), "needs the link rate"},
+		"slow link":   {strings.NewReplacer("capacity: 100Gbit", "capacity: 900kbit", "2Gbit", "100kbit", "10Gbit", "200kbit", "40Gbit", "400kbit").Replace(htbPolicy), "below mlx5-htb's ceil granularity 1Mbit"},
 	} {
 		tp := compileWith(t, parse(t, c.policy), profile(t, "mlx5-htb")).Targets[0]
 		if tp.HTB != nil || tp.Queues == nil || !hasNote(tp, c.note) {
