@@ -160,7 +160,8 @@ func checkHTBOnDevice(t *testing.T, want *offload.HTBPlan) {
 
 // TestLabHTBOffload carries a policy with minimum rates and borrowing onto
 // qtn4 (mlx5 NIC mode with HTB offload) through compiler and driver: the
-// plan's HTB tree is on the device and reads back equal, a re-apply makes
+// plan's HTB tree is on the device and reads back equal, per-class
+// counters come from its leaves, a re-apply makes
 // no writes, a restarted driver (with and without its state file) adopts
 // it, a rate change is made in place, a failure at each offload operation
 // and at the rule step rolls back, mqprio and HTB swap both ways, and
@@ -205,6 +206,17 @@ func TestLabHTBOffload(t *testing.T) {
 	for _, c := range []string{"voice", "video"} {
 		if id := want.HTB.ClassID(want.HTB.Class(c).Minor); !strings.Contains(out, "priority "+hexClassID(id)) {
 			t.Fatalf("no egress filter sets priority %s (class %s):\n%s", hexClassID(id), c, out)
+		}
+	}
+	// Per-class counters come from the leaves, with the ceil as the
+	// configured rate.
+	cnt, err := d.Counters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range want.HTB.Classes {
+		if cc, ok := cnt.Classes[c.Class]; !ok || cc.ConfiguredRate != c.Ceil || cc.Where != want.Classes[labClassIndex(want, c.Class)].Where.Placement {
+			t.Fatalf("counters of class %s: %+v (present %v), want configured rate %v", c.Class, cc, ok, c.Ceil)
 		}
 	}
 	// Re-apply: no ops, no writes.
@@ -377,4 +389,13 @@ func ruleByIDLab(t *testing.T, tp *offload.TargetPlan, id string) *offload.Rule 
 	}
 	t.Fatalf("no rule %s", id)
 	return nil
+}
+
+func labClassIndex(tp *offload.TargetPlan, name string) int {
+	for i := range tp.Classes {
+		if tp.Classes[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
