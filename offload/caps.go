@@ -50,6 +50,10 @@ type Capabilities struct {
 	// Ntuple: the device steers received flows to queues with ethtool
 	// ntuple rules (used where it has no flower hw_tc; see NtupleCaps).
 	Ntuple *NtupleCaps `yaml:"ntuple" json:"ntuple,omitempty"`
+	// HTB: the device offloads HTB (tc qdisc ... htb offload); the
+	// compiler prefers it over mqprio for classes with minimum rates or
+	// borrowing (see HTBCaps, compile_htb.go).
+	HTB *HTBCaps `yaml:"htb" json:"htb,omitempty"`
 
 	// DCB says the device takes ETS, PFC, maxrate and app entries over
 	// dcbnl; RoCE that it has an RDMA function whose default ToS can be

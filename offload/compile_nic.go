@@ -13,6 +13,12 @@ import (
 // mqprio channel-mode layout, flows into flower rules.
 func (cc *compiler) compileNIC() {
 	tp, c := cc.tp, cc.caps
+	if use, why := cc.htbChoice(); use {
+		cc.compileHTB(why)
+		return
+	} else if why != "" {
+		cc.notef("%s", why)
+	}
 	groups := cc.assignTCs()
 	for _, cl := range cc.classes {
 		tp.Classes = append(tp.Classes, cc.classPlan(cl))
@@ -180,7 +186,11 @@ func (cc *compiler) placeClass(cp *ClassPlan) {
 	if cp.Rate == 0 || cp.NonConforming == model.Shape {
 		cp.Where = Where{Placement: Hardware}
 		if cp.NonConforming == model.Shape && cp.Peak != 0 {
-			cc.notef("class %s: the TC shaper is single-rate; peak %v is not enforced", cp.Name, cp.Peak)
+			shaper := "the TC shaper"
+			if cc.tp.HTB != nil {
+				shaper = "its HTB class (ceil = rate)"
+			}
+			cc.notef("class %s: %s is single-rate; peak %v is not enforced", cp.Name, shaper, cp.Peak)
 		}
 		return
 	}
@@ -227,6 +237,9 @@ func (cc *compiler) nicRules() {
 				Device: t.Interface, Precedence: prec, Match: f.Match,
 				Actions: []Action{{Kind: SteerTC, TC: cp.TC}}}
 			switch {
+			case tp.HTB != nil:
+				r.Actions = nil
+				r.Where = Where{Placement: Unsupported, Reason: "offloaded HTB schedules transmitted traffic; receive steering (flower hw_tc) needs mqprio's TCs"}
 			case cc.ntupleSteers():
 				cc.placeNtuple(&r, cp)
 			case cp.TC < c.MinHWTC:

@@ -31,6 +31,9 @@ func (cc *compiler) socketRules() {
 		}
 		tp.Rules = append(tp.Rules, r)
 		switch q := tp.Queues; {
+		case tp.HTB != nil:
+			cc.notef("flow %s (cgroup %s): socket priority %x:%x selects HTB class %s; DSCP %d carries the class to the switches",
+				f.Name, f.Match.Cgroup, cp.SkbPriority>>16, cp.SkbPriority&0xffff, f.Class, dscp)
 		case q != nil && cp.SkbPriority < uint32(len(q.PrioTC)):
 			cc.notef("flow %s (cgroup %s): socket priority %d selects TC %d through mqprio's map; DSCP %d carries the class to the switches",
 				f.Name, f.Match.Cgroup, cp.SkbPriority, q.PrioTC[cp.SkbPriority], dscp)

@@ -18,11 +18,15 @@ type Object string
 // Objects, in the order their adds are applied.
 const (
 	ObjQueues Object = "queues" // the QueueLayout (mqprio)
-	ObjDCB    Object = "dcb"
-	ObjRoCE   Object = "roce"
-	ObjPacer  Object = "pacer"
-	ObjClass  Object = "class"
-	ObjRule   Object = "rule"
+	// ObjHTB is the offloaded HTB tree (HTBPlan). A device holds it or an
+	// mqprio, never both: its delete comes before the queues' op, its add
+	// or change after.
+	ObjHTB   Object = "htb"
+	ObjDCB   Object = "dcb"
+	ObjRoCE  Object = "roce"
+	ObjPacer Object = "pacer"
+	ObjClass Object = "class"
+	ObjRule  Object = "rule"
 	// ObjVFGroup is a rate group of the PF's VFs (devlink rate node);
 	// ObjVF one VF's QoS (SR-IOV).
 	ObjVFGroup Object = "vf-group"
@@ -40,6 +44,7 @@ type Op struct {
 	OldRule, NewRule       *Rule        `json:"-"`
 	OldClass, NewClass     *ClassPlan   `json:"-"`
 	OldQueues, NewQueues   *QueueLayout `json:"-"`
+	OldHTB, NewHTB         *HTBPlan     `json:"-"`
 	OldDCB, NewDCB         *DCB         `json:"-"`
 	OldRoCE, NewRoCE       *RoCE        `json:"-"`
 	OldPacer, NewPacer     *PacerPlan   `json:"-"`
@@ -52,7 +57,8 @@ type Op struct {
 
 // Diff returns the operations that take a device from current to want, in
 // the order a driver applies them: rules that go or change are deleted
-// first (least specific first), then classes that go, then the queue layout,
+// first (least specific first), then classes that go, then the queue layout
+// (an HTB tree that goes before it, one that comes or changes after it),
 // DCB, RoCE and pacer settings, then classes that come or change, then
 // changed and new rules (most specific first, so that a packet never meets a
 // less specific rule before its more specific one exists). Objects are
@@ -99,7 +105,14 @@ func Diff(current, want *TargetPlan) []Op {
 			ops = append(ops, Op{Kind: Delete, Object: ObjClass, ID: c.Name, OldClass: c})
 		}
 	}
+	setHTB := func(o *Op, a, b *HTBPlan) { o.OldHTB, o.NewHTB = a, b }
+	if want.HTB == nil {
+		ops = appendSingle(ops, ObjHTB, "htb", current.HTB, nil, setHTB)
+	}
 	ops = appendSingle(ops, ObjQueues, "queues", current.Queues, want.Queues, func(o *Op, a, b *QueueLayout) { o.OldQueues, o.NewQueues = a, b })
+	if want.HTB != nil {
+		ops = appendSingle(ops, ObjHTB, "htb", current.HTB, want.HTB, setHTB)
+	}
 	ops = appendSingle(ops, ObjDCB, "dcb", current.DCB, want.DCB, func(o *Op, a, b *DCB) { o.OldDCB, o.NewDCB = a, b })
 	ops = appendSingle(ops, ObjRoCE, "roce", firstRoCE(current.RoCE), firstRoCE(want.RoCE), func(o *Op, a, b *RoCE) { o.OldRoCE, o.NewRoCE = a, b })
 	ops = appendSingle(ops, ObjPacer, "pacer", current.Pacer, want.Pacer, func(o *Op, a, b *PacerPlan) { o.OldPacer, o.NewPacer = a, b })

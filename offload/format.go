@@ -45,6 +45,17 @@ func (tp *TargetPlan) writeText(ew *errWriter) {
 				rateOrDash(tc.MinRate), rateOrDash(tc.MaxRate), strings.Join(tc.Classes, ", "))
 		}
 	}
+	if h := tp.HTB; h != nil {
+		ew.printf("  queues: root htb %x: offload, %s, default class %s; top class %x:%x rate = ceil %v\n", h.Handle, h.Where, h.Default, h.Handle, htbTopMinor, h.Rate)
+		ew.printf("    why htb: %s\n", h.Why)
+		for _, c := range h.Classes {
+			ew.printf("    class %x:%x parent %x:%x rate %v ceil %v burst %v", h.Handle, c.Minor, h.Handle, htbTopMinor, c.Rate, c.Ceil, c.Burst)
+			if c.Share != 0 {
+				ew.printf(" (device: rate as %d%% of the top class's ceil)", c.Share)
+			}
+			ew.printf("  [%s]\n", c.Class)
+		}
+	}
 	ew.printf("  classes:\n")
 	tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "    NAME\tSERVICE\tPRIO\tWEIGHT\tRATE\tPEAK\tBUCKET\tMODE\tMARK\tNON-CONF\tTC/QUEUE\tWHERE\n")
@@ -52,6 +63,11 @@ func (tp *TargetPlan) writeText(ew *errWriter) {
 		where := c.Queue
 		if tp.Kind == model.NIC {
 			where = fmt.Sprint(c.TC)
+		}
+		if h := tp.HTB; h != nil {
+			if hc := h.Class(c.Name); hc != nil {
+				where = fmt.Sprintf("htb %x:%x", h.Handle, hc.Minor)
+			}
 		}
 		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\tdscp %d pcp %d\tdscp %d pcp %d\t%s\t%s\n",
 			c.Name, c.Service, c.Priority, c.Weight, rateOrDash(c.Rate), rateOrDash(c.Peak), sizeOrDash(c.Bucket),
@@ -203,7 +219,11 @@ func actionsString(as []Action, class string) string {
 	for _, a := range as {
 		switch a.Kind {
 		case SetPriority:
-			parts = append(parts, fmt.Sprintf("priority %d", a.Priority))
+			if a.Priority > 0xffff {
+				parts = append(parts, fmt.Sprintf("priority %x:%x", a.Priority>>16, a.Priority&0xffff))
+			} else {
+				parts = append(parts, fmt.Sprintf("priority %d", a.Priority))
+			}
 		case SteerTC:
 			parts = append(parts, fmt.Sprintf("hw_tc %d", a.TC))
 		case SteerQueue:

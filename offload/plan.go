@@ -62,8 +62,11 @@ type TargetPlan struct {
 	// Capacity is the link capacity used for admission, in bit/s.
 	Capacity model.Rate `json:"capacity,omitempty"`
 	// Queues is the hardware queue layout (mqprio); nil without one.
-	Queues  *QueueLayout `json:"queues,omitempty"`
-	Classes []ClassPlan  `json:"classes"`
+	Queues *QueueLayout `json:"queues,omitempty"`
+	// HTB is the offloaded HTB tree that replaces Queues when the
+	// compiler chose it; nil without one.
+	HTB     *HTBPlan    `json:"htb,omitempty"`
+	Classes []ClassPlan `json:"classes"`
 	// Rules are in evaluation order: ascending Precedence, then ID.
 	Rules []Rule     `json:"rules"`
 	DCB   *DCB       `json:"dcb,omitempty"`
@@ -123,7 +126,8 @@ type ClassPlan struct {
 	Weight   uint32 `json:"weight"`
 	// TC is the hardware traffic class, or -1 without hardware queues.
 	TC int `json:"tc"`
-	// SkbPriority is the skb->priority that steers packets to TC.
+	// SkbPriority is the skb->priority that steers packets to TC, or to
+	// the class's HTB leaf (its classid) when the target has HTB.
 	SkbPriority uint32 `json:"skb_priority"`
 	// Queue names the class's switch queue and QueueID its number.
 	Queue   string `json:"queue,omitempty"`

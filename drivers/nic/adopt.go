@@ -163,6 +163,10 @@ func (d *Driver) withAdopted(st *state) *state {
 		q := *d.adoptedQueues
 		c.Queues = &q
 	}
+	if c.HTB == nil && d.adoptedHTB != nil {
+		h := *d.adoptedHTB
+		c.HTB = &h
+	}
 	if c.SRIOV == nil && d.adoptedSRIOV != nil {
 		c.SRIOV = (&state{SRIOV: d.adoptedSRIOV}).clone().SRIOV
 	}

@@ -81,7 +81,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 		return d.rollback(steps, fmt.Errorf("nic %s: %w", d.dev.Interface, err))
 	}
 	d.st = ns
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
 	// Filters with our cookie that no rule accounts for go last: there is
 	// nothing to restore them from.
 	for _, ref := range s.orphans(d.tag, d.st) {
@@ -115,6 +115,7 @@ func (d *Driver) rollback(done []step, cause error) error {
 func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error) {
 	var pre, steps []step
 	var dropped []string
+	s.prevRoot = ns.PrevRoot
 	defer func() {
 		if len(dropped) > 0 {
 			d.log.Warn("rule actions not installed", "count", len(dropped), "first", dropped[0])
@@ -272,6 +273,15 @@ func (d *Driver) planSteps(ns *state, s *scan, ops []offload.Op) ([]step, error)
 			if op.Kind != offload.Delete {
 				needHW[d.dev.Interface] = true
 			}
+		case offload.ObjHTB:
+			st, err := d.htbSteps(ns, s, op)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, st...)
+			if op.Kind != offload.Delete {
+				needHW[d.dev.Interface] = true
+			}
 		case offload.ObjClass:
 			if err := classOp(ns, op); err != nil {
 				return nil, err
@@ -393,7 +403,7 @@ func (d *Driver) queueSteps(ns *state, s *scan, op offload.Op) ([]step, error) {
 			return nil, err
 		}
 		if ns.PrevRoot == nil && !ours {
-			ns.PrevRoot = saveRoot(root)
+			ns.PrevRoot = s.rootPrev(ns)
 		}
 		var prev *savedQdisc
 		if !ours {

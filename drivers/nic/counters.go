@@ -63,6 +63,21 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 			out.Classes[cp.Name] = cc
 		}
 	}
+	if isOurHTB(s.root) && st.HTB != nil {
+		// An offloaded leaf's counters are its send queue's
+		// (sch_htb.c htb_offload_aggregate_stats).
+		cls, err := d.c.classStats(s.rootIdx, s.root.Handle)
+		if err != nil {
+			return nil, fmt.Errorf("nic %s: counters: %w", d.dev.Interface, err)
+		}
+		for _, cp := range st.Classes {
+			if hc := st.HTB.Class(cp.Name); hc != nil {
+				cs := cls[uint32(hc.Minor)]
+				out.Classes[cp.Name] = offload.ClassCounters{Packets: cs.packets, Bytes: cs.bytes, Drops: cs.drops, QueueDepth: cs.backlog,
+					ConfiguredRate: hc.Ceil, Where: cp.Where.Placement}
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -87,15 +102,25 @@ type classStats struct{ bytes, packets, drops, backlog uint64 }
 // <major>:ffe0+tc and carry the sum of their queues.
 func (c *conn) tcClassStats(ifindex int, qdisc uint32) (map[int]classStats, error) {
 	out := make(map[int]classStats)
+	all, err := c.classStats(ifindex, qdisc)
+	for minor, cs := range all {
+		if minor >= tc.HMinPrio && minor <= tc.HMinPrio+15 {
+			out[int(minor)-tc.HMinPrio] = cs
+		}
+	}
+	return out, err
+}
+
+// classStats dumps the classes of root qdisc qdisc (its handle) and
+// returns their counters by minor.
+func (c *conn) classStats(ifindex int, qdisc uint32) (map[uint32]classStats, error) {
+	out := make(map[uint32]classStats)
 	err := c.dump(tc.RTMGetClass, tc.Msg(ifindex, 0, qdisc, 0), func(msg []byte) error {
 		idx, h, _, _, rest, err := tc.ParseMsg(msg)
 		if err != nil || idx != ifindex || h&0xFFFF0000 != qdisc {
 			return err
 		}
-		minor := int(h & 0xFFFF)
-		if minor < tc.HMinPrio || minor > tc.HMinPrio+15 {
-			return nil
-		}
+		minor := h & 0xFFFF
 		m, err := nla.Map(rest)
 		if err != nil {
 			return err
@@ -109,7 +134,7 @@ func (c *conn) tcClassStats(ifindex int, qdisc uint32) (map[int]classStats, erro
 				cs.drops = uint64(native.Uint32(q[8:]))
 			}
 		}
-		out[minor-tc.HMinPrio] = cs
+		out[minor] = cs
 		return nil
 	})
 	return out, err

@@ -2,7 +2,9 @@
 // target plan onto a network interface with rtnetlink:
 //
 //   - the queue layout as the root mqprio qdisc (hw 1, channel mode, the
-//     bw_rlimit shaper with per-TC rates in bytes/s);
+//     bw_rlimit shaper with per-TC rates in bytes/s), or the plan's HTB
+//     tree as the root htb qdisc with offload (rate and ceil per class in
+//     bytes/s; htbtree.go, encoded by package wire/htb);
 //   - rules as tc flower filters on clsact (egress classification with
 //     skbedit priority, pedit DSCP + csum, vlan modify PCP and police;
 //     ingress steering with hw_tc; representor rules in switchdev mode),
@@ -34,6 +36,7 @@
 // this package; wire encoders are moving out beside their byte tests:
 // drivers/nic/wire/nla (netlink attributes), drivers/nic/wire/dcbnl (IEEE
 // DCB), drivers/nic/devlink (devlink rate and ports over generic netlink),
+// drivers/nic/wire/htb (tc htb qdisc and class options),
 // drivers/nic/wire/wiretest (what their byte tests share). The tc encoders
 // (qdisc, mqprio, flower, actions) are still files here.
 //
@@ -88,6 +91,9 @@ type Driver struct {
 	ref           *offload.TargetPlan
 	adopted       map[string]*ruleState
 	adoptedQueues *offload.QueueLayout
+	// adoptedHTB is the reference plan's HTB tree the last Current found
+	// on the device exactly as planned (htbtree.go).
+	adoptedHTB *offload.HTBPlan
 	// adoptedSRIOV is the reference plan's VFs and groups the last
 	// Current found on the device exactly as planned (see vf.go).
 	adoptedSRIOV *sriovState
@@ -223,6 +229,9 @@ type scan struct {
 	// ntTaken the locations this apply allocated.
 	nt      *ethtoolnfc.Dump
 	ntTaken map[uint32]bool
+	// prevRoot is the recorded root qdisc qosplane replaced, as the
+	// state was before Apply's steps (see rootPrev).
+	prevRoot *savedQdisc
 }
 
 func refKey(dev string, hk tc.Hook, pref uint16, handle uint32) filterRef {
@@ -377,7 +386,7 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return nil, err
 	}
 	st := d.st
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
 	s, err := d.scan(st, d.refDevices()...)
 	if err != nil {
 		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
@@ -405,6 +414,9 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 			d.adoptedQueues = &q
 			p.Queues = &q
 		}
+	}
+	if p.HTB, err = d.currentHTB(s, st); err != nil {
+		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
 	}
 	ids := make([]string, 0, len(st.Rules))
 	for id := range st.Rules {

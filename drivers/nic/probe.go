@@ -94,13 +94,16 @@ func probeDevice(sysfs, iface string) (*DeviceInfo, error) {
 // pickProfile returns the built-in profile for a probed device: the one
 // whose drivers list names its driver (mlx5_core -> mlx5-nic, ice -> ice),
 // mlx5-switchdev for an mlx5 eswitch in switchdev mode, none otherwise.
+// Profiles with HTB offload (mlx5-htb) are never picked by driver name:
+// whether a device's firmware has the QoS capability shows only when the
+// offload is tried (mlx5e_htb_setup_tc), so a target names them itself.
 func pickProfile(info *DeviceInfo) string {
 	if info.Driver == "mlx5_core" && info.SwitchID != "" {
 		return "mlx5-switchdev"
 	}
 	for _, name := range offload.Profiles() {
 		p, err := offload.LoadProfile(name)
-		if err != nil || p.Kind != "nic" {
+		if err != nil || p.Kind != "nic" || p.HTB != nil {
 			continue
 		}
 		if slices.Contains(p.Drivers, info.Driver) {
@@ -142,6 +145,7 @@ func (d *Driver) Probe(ctx context.Context) (*offload.Capabilities, error) {
 	if !info.HWTCOffloadChangeable && !info.HWTCOffloadOn {
 		caps.TrafficClasses = 0
 		caps.Offload = map[offload.RuleDirection]offload.OffloadSet{}
+		caps.HTB = nil
 	}
 	if info.RDMA == "" && d.rdmaDev == "" {
 		caps.RoCE = false

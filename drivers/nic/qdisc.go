@@ -76,20 +76,26 @@ func (c *conn) putMqprio(ifindex int, handle uint32, o tc.Mqprio) error {
 // brings the kernel's default back; anything else is re-created from its
 // saved kind and options (its classes and filters, if it had any, are not).
 func (c *conn) restoreRoot(ifindex int, ourHandle uint32, prev *savedQdisc) error {
+	return c.restoreRootKind(ifindex, "mqprio", ourHandle, prev)
+}
+
+// restoreRootKind is restoreRoot for our root qdisc of kind (mqprio or
+// htb: the kernel checks the kind a delete names).
+func (c *conn) restoreRootKind(ifindex int, kind string, ourHandle uint32, prev *savedQdisc) error {
 	if prev == nil || prev.Default || prev.Kind == "" {
-		err := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, ourHandle, tc.HRoot, "mqprio", nil))
+		err := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, ourHandle, tc.HRoot, kind, nil))
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) && ourHandle == 0 {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("delete root mqprio: %w", err)
+			return fmt.Errorf("delete root %s: %w", kind, err)
 		}
 		return nil
 	}
 	if err := c.write(tc.RTMNewQdisc, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, tc.QdiscMsg(ifindex, prev.Handle, tc.HRoot, prev.Kind, tc.RequestOptions(prev.Kind, prev.Options))); err != nil {
 		// Leave the kernel's default root rather than ours.
-		if derr := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, ourHandle, tc.HRoot, "mqprio", nil)); derr != nil && !errors.Is(derr, unix.ENOENT) {
-			return fmt.Errorf("restore root qdisc %s %x: %w; delete root mqprio: %w", prev.Kind, prev.Handle>>16, err, derr)
+		if derr := c.write(tc.RTMDelQdisc, 0, tc.QdiscMsg(ifindex, ourHandle, tc.HRoot, kind, nil)); derr != nil && !errors.Is(derr, unix.ENOENT) {
+			return fmt.Errorf("restore root qdisc %s %x: %w; delete root %s: %w", prev.Kind, prev.Handle>>16, err, kind, derr)
 		}
 		return fmt.Errorf("restore root qdisc %s %x: %w (the kernel's default root is in place)", prev.Kind, prev.Handle>>16, err)
 	}

@@ -54,6 +54,11 @@ func (d *Driver) Remove(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if isOurHTB(s.root) && st.HTB != nil {
+		if err := d.c.restoreRootKind(s.rootIdx, "htb", s.root.Handle, st.PrevRoot); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, dev := range st.Clsact {
 		idx, ok := s.ifidx[dev]
 		if !ok {
@@ -115,6 +120,6 @@ func (d *Driver) Remove(ctx context.Context) error {
 		return fmt.Errorf("nic %s: remove state file: %w", d.dev.Interface, err)
 	}
 	d.st = &state{Owner: d.owner, Interface: d.dev.Interface}
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV = nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
 	return nil
 }

@@ -62,7 +62,10 @@ type state struct {
 	// NtupleOn: qosplane turned rx-ntuple-filter on (per device).
 	NtupleOn []string `json:"ntuple_on,omitempty"`
 
-	Queues  *offload.QueueLayout  `json:"queues,omitempty"`
+	Queues *offload.QueueLayout `json:"queues,omitempty"`
+	// HTB is the offloaded HTB tree qosplane installed as the root
+	// (instead of Queues).
+	HTB     *offload.HTBPlan      `json:"htb,omitempty"`
 	Classes []offload.ClassPlan   `json:"classes,omitempty"`
 	Rules   map[string]*ruleState `json:"rules,omitempty"`
 	DCB     *offload.DCB          `json:"dcb,omitempty"`
@@ -161,6 +164,8 @@ func checkOps(ops []offload.Op) error {
 			v, back = op.NewClass, new(offload.ClassPlan)
 		case op.NewQueues != nil:
 			v, back = op.NewQueues, new(offload.QueueLayout)
+		case op.NewHTB != nil:
+			v, back = op.NewHTB, new(offload.HTBPlan)
 		case op.NewDCB != nil:
 			v, back = op.NewDCB, new(offload.DCB)
 		case op.NewRoCE != nil:

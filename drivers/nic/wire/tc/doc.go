@@ -1,7 +1,7 @@
 // Package tc encodes and decodes the rtnetlink traffic-control messages
 // qosplane's NIC driver sends and dumps: struct tcmsg, qdiscs (mqprio in
-// channel mode with bw_rlimit shapers, clsact, HTB with and without
-// offload), flower filters and their actions (skbedit, pedit dsfield, csum,
+// channel mode with bw_rlimit shapers, clsact; the options of HTB are
+// package htb's), flower filters and their actions (skbedit, pedit dsfield, csum,
 // vlan modify, police, gact), and the dump parsers for qdiscs, filters and
 // action statistics. It knows bytes, not plans: rates are in bytes/s as
 // the kernel takes them, sizes in bytes, times in psched ticks of 64 ns.

@@ -12,6 +12,7 @@ const (
 	RTMNewFilter = 44
 	RTMDelFilter = 45
 	RTMGetFilter = 46
+	RTMNewTclass = 40 // RTM_NEWTCLASS
 	RTMGetClass  = 42
 
 	// struct tcmsg is 20 bytes.

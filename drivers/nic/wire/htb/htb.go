@@ -1,4 +1,8 @@
-package tc
+// Package htb encodes and decodes the TCA_OPTIONS of tc's htb qdisc and
+// classes as qosplane sends them for offloaded HTB (`tc qdisc ... htb
+// offload`), apart from the NIC driver (drivers/nic, htbtree.go), with
+// byte tests written from the uapi structs.
+package htb
 
 import (
 	"fmt"
@@ -6,6 +10,8 @@ import (
 
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 )
+
+var native = nla.Native
 
 // HTB wire format (include/uapi/linux/pkt_sched.h; net/sched/sch_htb.c;
 // iproute2 tc/q_htb.c). vishvananda/netlink has no TCA_HTB_OFFLOAD, so the
@@ -34,13 +40,12 @@ const (
 	sizeofHTBOpt    = 44
 	linkLayerEther  = 1 // TC_LINKLAYER_ETHERNET: no rate table needed
 	pschedShift     = 6
-	RTMNewTclass    = 40 // RTM_NEWTCLASS
 )
 
-// HTBQdiscOptions returns the TCA_OPTIONS payload of
+// QdiscOptions returns the TCA_OPTIONS payload of
 // `tc qdisc add ... htb [offload] default <defcls>`: TCA_HTB_INIT, then the
 // TCA_HTB_OFFLOAD flag.
-func HTBQdiscOptions(defcls uint32, offload bool) []byte {
+func QdiscOptions(defcls uint32, offload bool) []byte {
 	g := make([]byte, sizeofHTBGlob)
 	native.PutUint32(g[0:], htbProtoVersion)
 	native.PutUint32(g[4:], htbRate2Quantum)
@@ -53,11 +58,11 @@ func HTBQdiscOptions(defcls uint32, offload bool) []byte {
 	return a.B
 }
 
-// HTBClass is one HTB class in the kernel's units: rates in bytes/s, bursts
+// Class is one HTB class in the kernel's units: rates in bytes/s, bursts
 // in bytes.
-type HTBClass struct {
-	RateBytes, CeilBytes   uint64
-	BurstBytes, CBurstByte uint32
+type Class struct {
+	RateBytes, CeilBytes    uint64
+	BurstBytes, CBurstBytes uint32
 }
 
 // burstTicks is the time to send burst bytes at rate bytes/s, in psched
@@ -73,7 +78,7 @@ func burstTicks(burst uint32, rate uint64) uint32 {
 // Encode returns the class's TCA_OPTIONS payload: TCA_HTB_RATE64 and
 // TCA_HTB_CEIL64 when a rate does not fit in 32 bits, then TCA_HTB_PARMS
 // (ethernet link layer, no overhead, mpu, quantum or prio).
-func (c HTBClass) Encode() ([]byte, error) {
+func (c Class) Encode() ([]byte, error) {
 	if c.RateBytes == 0 || c.CeilBytes == 0 {
 		return nil, fmt.Errorf("htb class: rate %d and ceil %d bytes/s must both be set", c.RateBytes, c.CeilBytes)
 	}
@@ -92,23 +97,23 @@ func (c HTBClass) Encode() ([]byte, error) {
 	native.PutUint32(o[8:], uint32(min(c.RateBytes, math.MaxUint32)))
 	native.PutUint32(o[12+8:], uint32(min(c.CeilBytes, math.MaxUint32)))
 	native.PutUint32(o[24:], burstTicks(c.BurstBytes, c.RateBytes))
-	native.PutUint32(o[28:], burstTicks(c.CBurstByte, c.CeilBytes))
+	native.PutUint32(o[28:], burstTicks(c.CBurstBytes, c.CeilBytes))
 	a.Raw(tcaHTBParms, o)
 	return a.B, nil
 }
 
-// DecodeHTBClass reads a dumped class's TCA_OPTIONS: rate and ceil in
+// DecodeClass reads a dumped class's TCA_OPTIONS: rate and ceil in
 // bytes/s (the 64-bit attributes when present).
-func DecodeHTBClass(opts []byte) (HTBClass, error) {
+func DecodeClass(opts []byte) (Class, error) {
 	m, err := nla.Map(opts)
 	if err != nil {
-		return HTBClass{}, fmt.Errorf("htb class: %w", err)
+		return Class{}, fmt.Errorf("htb class: %w", err)
 	}
 	p := m[tcaHTBParms]
 	if len(p) < sizeofHTBOpt {
-		return HTBClass{}, fmt.Errorf("htb class: TCA_HTB_PARMS of %d bytes (want %d)", len(p), sizeofHTBOpt)
+		return Class{}, fmt.Errorf("htb class: TCA_HTB_PARMS of %d bytes (want %d)", len(p), sizeofHTBOpt)
 	}
-	c := HTBClass{RateBytes: uint64(native.Uint32(p[8:])), CeilBytes: uint64(native.Uint32(p[12+8:]))}
+	c := Class{RateBytes: uint64(native.Uint32(p[8:])), CeilBytes: uint64(native.Uint32(p[12+8:]))}
 	if v := m[tcaHTBRate64]; len(v) == 8 {
 		c.RateBytes = native.Uint64(v)
 	}
@@ -118,10 +123,25 @@ func DecodeHTBClass(opts []byte) (HTBClass, error) {
 	return c, nil
 }
 
-// HTBOffloaded reports whether a dumped htb qdisc's options carry the
+// Offloaded reports whether a dumped htb qdisc's options carry the
 // TCA_HTB_OFFLOAD flag (sch_htb.c htb_dump puts it when offloaded).
-func HTBOffloaded(opts []byte) bool {
+func Offloaded(opts []byte) bool {
 	found := false
 	nla.Each(opts, func(typ uint16, _ []byte) { found = found || typ == tcaHTBOffload })
 	return found
+}
+
+// DefCls returns the default class (minor) of a dumped htb qdisc's
+// options: tc_htb_glob's defcls in TCA_HTB_INIT.
+func DefCls(opts []byte) (uint32, bool) {
+	var g []byte
+	nla.Each(opts, func(typ uint16, d []byte) {
+		if typ == tcaHTBInit {
+			g = d
+		}
+	})
+	if len(g) < sizeofHTBGlob {
+		return 0, false
+	}
+	return native.Uint32(g[8:]), true
 }

@@ -1,4 +1,4 @@
-package tc
+package htb
 
 import (
 	"bytes"
@@ -19,18 +19,24 @@ func TestHTBQdiscOptionsGolden(t *testing.T) {
 		0, 0, 0, 0, // direct_pkts
 		4, 0, 9, 0, // TCA_HTB_OFFLOAD (flag, no payload)
 	}
-	if got := HTBQdiscOptions(0x10, true); !bytes.Equal(got, want) {
+	if got := QdiscOptions(0x10, true); !bytes.Equal(got, want) {
 		t.Fatalf("got  %x\nwant %x", got, want)
 	}
-	if HTBOffloaded(HTBQdiscOptions(0, false)) || !HTBOffloaded(want) {
-		t.Fatal("htbOffloaded")
+	if Offloaded(QdiscOptions(0, false)) || !Offloaded(want) {
+		t.Fatal("Offloaded")
+	}
+	if d, ok := DefCls(want); !ok || d != 0x10 {
+		t.Fatalf("DefCls %#x %v", d, ok)
+	}
+	if _, ok := DefCls(want[24:]); ok {
+		t.Fatal("DefCls without TCA_HTB_INIT")
 	}
 }
 
 func TestHTBClassGolden(t *testing.T) {
 	// rate 1gbit ceil 40gbit burst 15000 cburst 15000: the ceil (5e9 bytes/s)
 	// does not fit the u32 and goes in TCA_HTB_CEIL64.
-	c := HTBClass{RateBytes: 125_000_000, CeilBytes: 5_000_000_000, BurstBytes: 15000, CBurstByte: 15000}
+	c := Class{RateBytes: 125_000_000, CeilBytes: 5_000_000_000, BurstBytes: 15000, CBurstBytes: 15000}
 	got, err := c.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +54,11 @@ func TestHTBClassGolden(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got  %x\nwant %x", got, want)
 	}
-	back, err := DecodeHTBClass(got)
+	back, err := DecodeClass(got)
 	if err != nil || back.RateBytes != c.RateBytes || back.CeilBytes != c.CeilBytes {
 		t.Fatalf("decode: %+v %v", back, err)
 	}
-	if _, err := (HTBClass{RateBytes: 2, CeilBytes: 1}).Encode(); err == nil {
+	if _, err := (Class{RateBytes: 2, CeilBytes: 1}).Encode(); err == nil {
 		t.Fatal("ceil below rate accepted")
 	}
 }
