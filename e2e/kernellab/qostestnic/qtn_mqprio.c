@@ -245,7 +245,10 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 				 "mqprio is not supported on representors", NULL);
 		goto out;
 	}
-	if (!(p->dev->features & NETIF_F_HW_TC)) {
+	/* i40e_setup_tc, bnxt_setup_tc and cxgb_setup_tc_mqprio do not look
+	 * at the feature. */
+	if (!(p->dev->features & NETIF_F_HW_TC) && p->profile != QTN_PROFILE_I40E &&
+	    p->profile != QTN_PROFILE_BNXT && p->profile != QTN_PROFILE_CXGB4) {
 		err = QTN_REFUSE(p, NULL, OP, -EINVAL,
 				 "hw-tc-offload is off: turn it on with ethtool -K", NULL);
 		goto out;
