@@ -39,6 +39,20 @@ type Capabilities struct {
 	// MinHWTC is the lowest TC index a receive steering rule may name
 	// (ice refuses hw_tc 0).
 	MinHWTC int `yaml:"min-hw-tc" range:"0-15" json:"min_hw_tc,omitempty"`
+	// MaxRateSumLink: the TCs' max rates together may not exceed the link
+	// (i40e_validate_mqprio_qopt, cxgb4_mqprio_validate refuse more).
+	MaxRateSumLink bool `yaml:"max-rate-sum-link" json:"max_rate_sum_link,omitempty"`
+	// MaxRateUnsetIsZero: a TC without a max rate reaches the hardware as
+	// a 0 rate, not as unlimited (cxgb4_mqprio_alloc_tc); the plan says so.
+	MaxRateUnsetIsZero bool `yaml:"max-rate-unset-is-zero" json:"max_rate_unset_is_zero,omitempty"`
+	// TC0QueuesPow2: TC 0's queue count must be a power of two (i40e_setup_tc:
+	// "Override queues (%u) not power of 2").
+	TC0QueuesPow2 bool `yaml:"tc0-queues-pow2" json:"tc0_queues_pow2,omitempty"`
+	// QueueLayout says who lays out the TCs' transmit queues: "" (the plan,
+	// mqprio channel mode) or "rings-per-tc": the driver takes mqprio as a
+	// TC count and gives every TC as many queues as there are channels, TC i
+	// at i × channels (bnxt_setup_mq_tc, bnxt_setup_msix), with no rates.
+	QueueLayout string `yaml:"queue-layout" json:"queue_layout,omitempty"`
 
 	// Offload lists, per rule direction, the matches and actions the device
 	// executes in hardware. A direction that is absent offloads nothing.
@@ -83,6 +97,14 @@ type OffloadDirections struct {
 type OffloadSet struct {
 	Matches []string     `yaml:"matches" json:"matches"`
 	Actions []ActionKind `yaml:"actions" json:"actions"`
+	// Require lists match fields every offloaded rule must have (i40e's
+	// ADQ cloud filter needs a destination address and port).
+	Require []string `yaml:"require" json:"require,omitempty"`
+	// Protocols, when set, are the only IP protocols a rule may match
+	// (tcp, udp, sctp).
+	Protocols []string `yaml:"protocols" json:"protocols,omitempty"`
+	// ExactAddresses: an address match must be one host (/32 or /128).
+	ExactAddresses bool `yaml:"exact-addresses" json:"exact_addresses,omitempty"`
 }
 
 // SwitchCaps is what an OpenConfig switch accepts.
@@ -122,6 +144,35 @@ func (s OffloadSet) Has(matches []string, actions []ActionKind) (missing string,
 	}
 	return "", true
 }
+
+// Refuses returns why the set cannot take a rule matching m beyond its
+// fields (Has checks those): a required field missing, another protocol,
+// an address prefix where the device matches whole addresses only.
+func (s OffloadSet) Refuses(m *model.Match) string {
+	have := matchFields(m)
+	for _, f := range s.Require {
+		if !slices.Contains(have, f) {
+			return "a rule without a match on " + f
+		}
+	}
+	if len(s.Protocols) > 0 && !slices.Contains(s.Protocols, protocolNames[m.Protocol]) {
+		name := protocolNames[m.Protocol]
+		if name == "" {
+			name = fmt.Sprint(m.Protocol)
+		}
+		return fmt.Sprintf("protocol %s (only %s)", name, strings.Join(s.Protocols, ", "))
+	}
+	if s.ExactAddresses {
+		for _, p := range []model.Prefix{m.Src, m.Dst} {
+			if p.IsValid() && p.Bits() != p.Addr().BitLen() {
+				return fmt.Sprintf("address prefix %v (whole addresses only)", p)
+			}
+		}
+	}
+	return ""
+}
+
+var protocolNames = map[model.Protocol]string{6: "tcp", 17: "udp", 132: "sctp"}
 
 //go:embed profiles/*.yaml
 var profileFS embed.FS
@@ -182,6 +233,11 @@ func ParseProfile(file string, data []byte) (*Capabilities, error) {
 	if c.Profile == "" {
 		bad("profile", "is required")
 	}
+	switch c.QueueLayout {
+	case "", "rings-per-tc":
+	default:
+		bad("queue-layout", "unknown queue layout %q (use rings-per-tc or leave it out)", c.QueueLayout)
+	}
 	if c.TrafficClasses > 0 && c.Channels < c.TrafficClasses {
 		bad("channels", "%d channels cannot serve %d traffic classes", c.Channels, c.TrafficClasses)
 	}
@@ -198,6 +254,16 @@ func ParseProfile(file string, data []byte) (*Capabilities, error) {
 		for i, m := range set.Matches {
 			if !slices.Contains(knownMatches, m) {
 				bad(fmt.Sprintf("offload.%s.matches[%d]", dir, i), "unknown match %q", m)
+			}
+		}
+		for i, m := range set.Require {
+			if !slices.Contains(set.Matches, m) {
+				bad(fmt.Sprintf("offload.%s.require[%d]", dir, i), "required match %q is not in matches", m)
+			}
+		}
+		for i, p := range set.Protocols {
+			if !slices.Contains([]string{"tcp", "udp", "sctp"}, p) {
+				bad(fmt.Sprintf("offload.%s.protocols[%d]", dir, i), "unknown protocol %q (use tcp, udp or sctp)", p)
 			}
 		}
 		c.Offload[dir] = *set

@@ -12,7 +12,7 @@ import (
 // compileNIC plans a NIC with hardware queues: classes onto TCs of an
 // mqprio channel-mode layout, flows into flower rules.
 func (cc *compiler) compileNIC() {
-	tp, c := cc.tp, cc.caps
+	tp := cc.tp
 	if use, why := cc.htbChoice(); use {
 		cc.compileHTB(why)
 		return
@@ -24,14 +24,10 @@ func (cc *compiler) compileNIC() {
 		tp.Classes = append(tp.Classes, cc.classPlan(cl))
 	}
 	layout := &QueueLayout{NumTC: len(groups), Where: Where{Placement: Hardware}}
-	channels := max(c.Channels, len(groups))
-	per, extra := channels/len(groups), channels%len(groups)
+	counts := cc.tcQueueCounts(len(groups))
 	var off uint16
 	for i, g := range groups {
-		n := uint16(per)
-		if i < extra {
-			n++
-		}
+		n := counts[i]
 		tc := TC{Index: i, Count: n, Offset: off}
 		off += n
 		for _, cl := range g {
@@ -49,6 +45,7 @@ func (cc *compiler) compileNIC() {
 		}
 	}
 	cc.checkMinRates(layout)
+	cc.checkMaxRateSum(layout)
 	tp.Queues = layout
 	for i := range tp.Classes {
 		cc.placeClass(&tp.Classes[i])
@@ -100,6 +97,78 @@ func (cc *compiler) assignTCs() [][]*model.Class {
 		}
 	}
 	return levels
+}
+
+// tcQueueCounts splits the channels among n TCs, the first ones taking
+// the remainder. A device that lays out its queues itself (rings-per-tc)
+// gives every TC all channels; one whose TC 0 needs a power of two gets the
+// largest that fits, the rest going to TC 1.
+func (cc *compiler) tcQueueCounts(n int) []uint16 {
+	c := cc.caps
+	channels := max(c.Channels, n)
+	counts := make([]uint16, n)
+	if c.QueueLayout == "rings-per-tc" {
+		for i := range counts {
+			counts[i] = uint16(channels)
+		}
+		cc.notef("%s lays out the transmit queues itself (mqprio is taken as a TC count): each TC gets %d queues, TC i from queue i × %d", c.Profile, channels, channels)
+		return counts
+	}
+	per, extra := channels/n, channels%n
+	for i := range counts {
+		counts[i] = uint16(per)
+		if i < extra {
+			counts[i]++
+		}
+	}
+	if c.TC0QueuesPow2 && counts[0]&(counts[0]-1) != 0 {
+		p := uint16(1)
+		for p*2 <= counts[0] {
+			p *= 2
+		}
+		if n > 1 {
+			counts[1] += counts[0] - p
+			cc.notef("TC 0: %s needs a power of two queues there: %d (not %d), TC 1 takes the other %d", c.Profile, p, counts[0], counts[0]-p)
+		} else {
+			cc.notef("TC 0: %s needs a power of two queues there: %d of %d channels used", c.Profile, p, counts[0])
+		}
+		counts[0] = p
+	}
+	return counts
+}
+
+// checkMaxRateSum drops the TCs' max rates when together they exceed the
+// link on a device that refuses that (i40e, cxgb4), and notes TCs without
+// a max rate on a device that programs those as 0 (cxgb4).
+func (cc *compiler) checkMaxRateSum(l *QueueLayout) {
+	c := cc.caps
+	if c.MaxRateSumLink {
+		limit, sum := cc.linkLimit(), model.Rate(0)
+		for _, tc := range l.TCs {
+			sum += tc.MaxRate
+		}
+		if limit != 0 && sum > limit {
+			for i := range l.TCs {
+				l.TCs[i].MaxRate = 0
+			}
+			cc.notef("max rates sum to %v, above the link %v, which %s refuses: no TC gets a max rate; the classes' rates are not enforced in hardware", sum, limit, c.Profile)
+		}
+	}
+	if c.MaxRateUnsetIsZero && c.MaxRate {
+		var unset []string
+		for _, tc := range l.TCs {
+			if tc.MaxRate == 0 {
+				unset = append(unset, fmt.Sprint(tc.Index))
+			}
+		}
+		if len(unset) > 0 {
+			which := "TC " + unset[0] + " has"
+			if len(unset) > 1 {
+				which = "TCs " + strings.Join(unset, ", ") + " have"
+			}
+			cc.notef("%s no max rate: %s programs a TC without one with a max rate of 0, not unlimited (give its classes a rate or a peak)", which, c.Profile)
+		}
+	}
 }
 
 // ceiling is the most rate a class may use on a TC shaper: its rate when
@@ -164,19 +233,32 @@ func (cc *compiler) roundRate(tc int, which string, r, limit model.Rate) model.R
 // checkMinRates drops min rates whose sum exceeds the link, which devices
 // refuse; admission control already keeps reserved classes within it.
 func (cc *compiler) checkMinRates(l *QueueLayout) {
-	if cc.tp.Capacity == 0 {
+	limit := cc.linkLimit()
+	if limit == 0 {
 		return
 	}
 	var sum model.Rate
 	for _, tc := range l.TCs {
 		sum += tc.MinRate
 	}
-	if sum > cc.tp.Capacity {
+	if sum > limit {
 		for i := range l.TCs {
 			l.TCs[i].MinRate = 0
 		}
-		cc.notef("min rates sum to %v, above the link %v: no TC gets a min rate", sum, cc.tp.Capacity)
+		cc.notef("min rates sum to %v, above the link %v: no TC gets a min rate", sum, limit)
 	}
+}
+
+// linkLimit is the lower of the policy's capacity and the probed link
+// speed, whichever are known; zero when neither is.
+func (cc *compiler) linkLimit() model.Rate {
+	var limit model.Rate
+	for _, r := range []model.Rate{cc.tp.Capacity, cc.caps.LinkSpeed} {
+		if r != 0 && (limit == 0 || r < limit) {
+			limit = r
+		}
+	}
+	return limit
 }
 
 // placeClass says where a class's treatment runs: the TC shaper is hardware;
@@ -221,7 +303,6 @@ func (cc *compiler) nicRules() {
 	for _, f := range cc.flows {
 		cp := &tp.Classes[cc.classIndex(f.Class)]
 		prec := precedence(&f.Match)
-		fields := matchFields(&f.Match)
 		if f.Direction.HasEgress() {
 			r := Rule{ID: ruleID(f.Name, OnEgress, t.Interface), Flow: f.Name, Class: f.Class, Direction: OnEgress,
 				Device: t.Interface, Precedence: prec, Match: f.Match}
@@ -229,7 +310,7 @@ func (cc *compiler) nicRules() {
 			if f.Match.VLAN == 0 {
 				untagged++
 			}
-			r.Where = cc.placeRule(OnEgress, fields, r.Actions, hwCount, t.Interface)
+			r.Where = cc.placeRule(OnEgress, &f.Match, r.Actions, hwCount, t.Interface)
 			tp.Rules = append(tp.Rules, r)
 		}
 		if f.Direction.HasIngress() {
@@ -245,7 +326,7 @@ func (cc *compiler) nicRules() {
 			case cp.TC < c.MinHWTC:
 				r.Where = Where{Placement: Unsupported, Reason: fmt.Sprintf("%s cannot steer to TC %d (hw_tc must be >= %d); received traffic lands there by default", c.Profile, cp.TC, c.MinHWTC)}
 			default:
-				r.Where = cc.placeRule(OnIngress, fields, r.Actions, hwCount, t.Interface)
+				r.Where = cc.placeRule(OnIngress, &f.Match, r.Actions, hwCount, t.Interface)
 				if r.Where.Placement == Software {
 					r.Where = Where{Placement: Unsupported, Reason: "receive steering into a TC exists only in hardware; " + r.Where.Reason}
 				}
@@ -257,7 +338,7 @@ func (cc *compiler) nicRules() {
 				r := Rule{ID: ruleID(f.Name, OnRepresentor, rep), Flow: f.Name, Class: f.Class, Direction: OnRepresentor,
 					Device: rep, Precedence: prec, Match: f.Match}
 				r.Actions = cc.egressActions(f, cp, f.Match.VLAN != 0)
-				r.Where = cc.placeRule(OnRepresentor, fields, r.Actions, hwCount, rep)
+				r.Where = cc.placeRule(OnRepresentor, &f.Match, r.Actions, hwCount, rep)
 				tp.Rules = append(tp.Rules, r)
 			}
 		}
@@ -296,7 +377,7 @@ func (cc *compiler) egressActions(f *model.Flow, cp *ClassPlan, withPCP bool) []
 // placeRule puts a rule in hardware when the direction offloads all its
 // matches and actions and the device's rule table has room, else in the
 // kernel's software path with the reason.
-func (cc *compiler) placeRule(dir RuleDirection, fields []string, acts []Action, hwCount map[string]int, dev string) Where {
+func (cc *compiler) placeRule(dir RuleDirection, m *model.Match, acts []Action, hwCount map[string]int, dev string) Where {
 	c := cc.caps
 	set, ok := c.Offload[dir]
 	if !ok {
@@ -309,8 +390,11 @@ func (cc *compiler) placeRule(dir RuleDirection, fields []string, acts []Action,
 			kinds = append(kinds, PolicePeak)
 		}
 	}
-	if missing, ok := set.Has(fields, kinds); !ok {
+	if missing, ok := set.Has(matchFields(m), kinds); !ok {
 		return Where{Placement: Software, Reason: fmt.Sprintf("%s cannot offload %s on %s", c.Profile, missing, dir)}
+	}
+	if why := set.Refuses(m); why != "" {
+		return Where{Placement: Software, Reason: fmt.Sprintf("%s cannot offload %s on %s", c.Profile, why, dir)}
 	}
 	if c.MaxRules > 0 && hwCount[dev] >= c.MaxRules {
 		return Where{Placement: Software, Reason: fmt.Sprintf("%s: hardware rule table of %s is full (%d rules)", c.Profile, dev, c.MaxRules)}

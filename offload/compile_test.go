@@ -381,7 +381,7 @@ func TestExamplesEveryProfile(t *testing.T) {
 }
 
 func TestProfilesLoad(t *testing.T) {
-	want := []string{"arista", "ice", "ixgbe", "juniper", "mlx5-htb", "mlx5-nic", "mlx5-switchdev", "none", "openconfig-switch", "srlinux"}
+	want := []string{"arista", "bnxt", "cxgb4", "i40e", "ice", "ixgbe", "juniper", "mlx5-htb", "mlx5-nic", "mlx5-switchdev", "none", "openconfig-switch", "srlinux"}
 	if got := Profiles(); !slices.Equal(got, want) {
 		t.Fatalf("profiles %v, want %v", got, want)
 	}

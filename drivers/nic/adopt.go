@@ -143,8 +143,8 @@ func (s *scan) findFilter(tag [6]byte, f *tc.Filter, fp string, h uint32, taken 
 	return best, best != 0
 }
 
-// withAdopted returns a copy of st with the rules and queue layout the
-// last Current adopted, while the state file is still missing.
+// withAdopted returns a copy of st with the rules, queue layout, VFs and
+// DCB the last Current adopted, while the state file is still missing.
 func (d *Driver) withAdopted(st *state) *state {
 	c := st.clone()
 	if c.Rules == nil {
@@ -169,6 +169,10 @@ func (d *Driver) withAdopted(st *state) *state {
 	}
 	if c.SRIOV == nil && d.adoptedSRIOV != nil {
 		c.SRIOV = (&state{SRIOV: d.adoptedSRIOV}).clone().SRIOV
+	}
+	if c.DCB == nil && d.adoptedDCB != nil {
+		v := *d.adoptedDCB
+		c.DCB = &v
 	}
 	return c
 }

@@ -81,7 +81,7 @@ func (d *Driver) Apply(ctx context.Context, want *offload.TargetPlan, ops []offl
 		return d.rollback(steps, fmt.Errorf("nic %s: %w", d.dev.Interface, err))
 	}
 	d.st = ns
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB, d.adoptedDCB = nil, nil, nil, nil, nil
 	// Filters with our cookie that no rule accounts for go last: there is
 	// nothing to restore them from.
 	for _, ref := range s.orphans(d.tag, d.st) {

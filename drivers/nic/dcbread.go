@@ -28,3 +28,14 @@ func (d *Driver) deviceDCB(rec *offload.DCB) (*offload.DCB, error) {
 	d.log.Info("DCB on the device differs from the recorded one", "device", dev)
 	return dev, nil
 }
+
+// deviceHoldsDCB reports whether the device's DCB (RTM_GETDCB) is want; a
+// failed read is a no.
+func (d *Driver) deviceHoldsDCB(want *offload.DCB) bool {
+	raw, err := d.c.dcbGet(d.dev.Interface)
+	if err != nil {
+		return false
+	}
+	g, err := dcbnl.ParseIEEE(raw)
+	return err == nil && g.Holds(want)
+}

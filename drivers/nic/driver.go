@@ -97,6 +97,9 @@ type Driver struct {
 	// adoptedSRIOV is the reference plan's VFs and groups the last
 	// Current found on the device exactly as planned (see vf.go).
 	adoptedSRIOV *sriovState
+	// adoptedDCB is the reference plan's DCB the last Current found the
+	// device holding while the state file was missing.
+	adoptedDCB *offload.DCB
 	// dl is the devlink socket (switchdev VF rates), opened when first
 	// needed; vfWrites counts the legacy VF table's writes.
 	dl       *devlink.Client
@@ -386,7 +389,7 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 		return nil, err
 	}
 	st := d.st
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB, d.adoptedDCB = nil, nil, nil, nil, nil
 	s, err := d.scan(st, d.refDevices()...)
 	if err != nil {
 		return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
@@ -453,6 +456,14 @@ func (d *Driver) current() (*offload.TargetPlan, error) {
 	if st.DCB != nil {
 		if p.DCB, err = d.deviceDCB(st.DCB); err != nil {
 			return nil, fmt.Errorf("nic %s: %w", d.dev.Interface, err)
+		}
+	} else if d.canAdopt() && d.ref.DCB != nil {
+		// No state file: the device's DCB is taken as the plan's when it
+		// holds it. What the device had before it is not known any more,
+		// so a later remove leaves it.
+		if d.deviceHoldsDCB(d.ref.DCB) {
+			c := *d.ref.DCB
+			d.adoptedDCB, p.DCB = &c, &c
 		}
 	}
 	for _, r := range st.RoCE {

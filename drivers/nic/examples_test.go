@@ -29,7 +29,7 @@ func TestCompiledExamplesEncode(t *testing.T) {
 			if tgt.Kind != model.NIC {
 				continue
 			}
-			for _, prof := range []string{"mlx5-nic", "ice", "mlx5-switchdev"} {
+			for _, prof := range []string{"mlx5-nic", "ice", "mlx5-switchdev", "i40e", "bnxt", "cxgb4"} {
 				caps, err := offload.LoadProfile(prof)
 				if err != nil {
 					t.Fatal(err)
@@ -43,6 +43,16 @@ func TestCompiledExamplesEncode(t *testing.T) {
 					continue
 				}
 				for _, r := range tp.Rules {
+					if len(r.Actions) == 1 && r.Actions[0].Kind == offload.SteerQueue {
+						// ethtool ntuple, not flower (cxgb4, ixgbe).
+						if isNtuple(&r) {
+							if _, err := ntupleSpec(&r); err != nil {
+								t.Errorf("%s on %s: rule %s: %v", filepath.Base(f), prof, r.ID, err)
+							}
+							n++
+						}
+						continue
+					}
 					fs, _, err := ruleFilters(tp.Owner, &r)
 					if err != nil {
 						t.Errorf("%s on %s: rule %s: %v", filepath.Base(f), prof, r.ID, err)

@@ -120,6 +120,6 @@ func (d *Driver) Remove(ctx context.Context) error {
 		return fmt.Errorf("nic %s: remove state file: %w", d.dev.Interface, err)
 	}
 	d.st = &state{Owner: d.owner, Interface: d.dev.Interface}
-	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB = nil, nil, nil, nil
+	d.adopted, d.adoptedQueues, d.adoptedSRIOV, d.adoptedHTB, d.adoptedDCB = nil, nil, nil, nil, nil
 	return nil
 }

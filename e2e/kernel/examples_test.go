@@ -70,12 +70,17 @@ func checkInstalled(t *testing.T, tp *offload.TargetPlan) {
 		}
 		return dumps[k]
 	}
-	installed := 0
+	installed, ntuple := 0, 0
 	for _, r := range tp.Rules {
 		if r.Where.Placement != offload.Hardware && r.Where.Placement != offload.Software {
 			continue
 		}
 		installed++
+		if len(r.Actions) == 1 && r.Actions[0].Kind == offload.SteerQueue {
+			// An ethtool ntuple rule, not a filter: counted below.
+			ntuple++
+			continue
+		}
 		hook := "ingress"
 		if r.Direction == offload.OnEgress {
 			hook = "egress"
@@ -86,7 +91,13 @@ func checkInstalled(t *testing.T, tp *offload.TargetPlan) {
 			if fmt.Sprint(f["pref"]) != fmt.Sprint(r.Precedence) {
 				continue
 			}
-			if !slices.ContainsFunc(cookies(f), func(c string) bool { return strings.HasSuffix(c, fp) }) {
+			if len(r.Actions) == 1 && r.Actions[0].Kind == offload.SteerTC {
+				// A hw_tc steering rule has no action to carry a
+				// cookie: the filter at its pref with its hw_tc.
+				if o, _ := f["options"].(map[string]any); fmt.Sprint(o["hw_tc"]) != fmt.Sprint(r.Actions[0].TC) {
+					continue
+				}
+			} else if !slices.ContainsFunc(cookies(f), func(c string) bool { return strings.HasSuffix(c, fp) }) {
 				continue
 			}
 			found++
@@ -102,7 +113,10 @@ func checkInstalled(t *testing.T, tp *offload.TargetPlan) {
 			t.Errorf("rule %s (%s %s pref %d, %s): no filter with its cookie", r.ID, r.Device, hook, r.Precedence, r.Where.Placement)
 		}
 	}
-	t.Logf("%s: %d rules installed (%d in the plan), %d module flower rules", dev, installed, len(tp.Rules), len(s.Flower))
+	if len(s.Ntuple) != ntuple {
+		t.Errorf("%d ethtool ntuple rules on the device, %d in the plan", len(s.Ntuple), ntuple)
+	}
+	t.Logf("%s: %d rules installed (%d in the plan), %d module flower rules, %d ntuple rules", dev, installed, len(tp.Rules), len(s.Flower), len(s.Ntuple))
 }
 
 func TestExampleHostOnMlx5NIC(t *testing.T) {
@@ -158,6 +172,10 @@ func TestExampleHostOnMlx5NIC(t *testing.T) {
 	}
 }
 
+// TestExampleHostOnIceRefusal: host.yaml on ice either fits (the compiler
+// drops min rates whose sum exceeds the probed 25 Gbit/s link, which ice
+// refuses) and is checked like the others, or is refused and leaves
+// nothing behind.
 func TestExampleHostOnIceRefusal(t *testing.T) {
 	const dev = "qtn1"
 	needIface(t, dev)
@@ -174,8 +192,7 @@ func TestExampleHostOnIceRefusal(t *testing.T) {
 		assertConverged(t, d, tp)
 		return
 	}
-	// host.yaml's capacity (100 Gbit/s) lets a TC's max rate exceed the
-	// 25 Gbit/s link: the device refuses, the caller re-plans.
+	// A plan the device refuses: nothing may be left, the caller re-plans.
 	t.Logf("apply %d ops refused as expected: %v", len(ops), err)
 	if !errors.Is(err, offload.ErrRefused) {
 		t.Fatalf("want offload.ErrRefused, got %v", err)
@@ -266,4 +283,53 @@ func hasPeakMeter(r *offload.Rule) bool {
 		}
 	}
 	return false
+}
+
+// host.yaml on the i40e, bnxt and cxgb4 test netdevs (qtn5-7, which refuse
+// what those drivers refuse in Linux 6.1), each probed by its driver name:
+// applied, the device holds the plan and reads back equal, a re-apply and a
+// restarted driver make no writes, remove clears it.
+func TestExampleHostOnNewProfiles(t *testing.T) {
+	for _, c := range []struct{ dev, profile string }{{"qtn5", "i40e"}, {"qtn6", "bnxt"}, {"qtn7", "cxgb4"}} {
+		t.Run(c.profile, func(t *testing.T) {
+			needIface(t, c.dev)
+			dir := t.TempDir()
+			var d *nic.Driver
+			tp, caps := compileFor(t, "host.yaml", c.dev, nil, &d, dir)
+			cleanupRemove(t, d)
+			if caps.Profile != c.profile {
+				t.Fatalf("probed profile %q, want %s", caps.Profile, c.profile)
+			}
+			for _, n := range tp.Notes {
+				t.Log("plan note:", n)
+			}
+			if ops, err := apply(d, tp); err != nil {
+				t.Fatalf("apply %d ops: %v", len(ops), err)
+			}
+			checkInstalled(t, tp)
+			assertConverged(t, d, tp)
+			if c.profile == "bnxt" {
+				s, _ := qtnstate.Read(c.dev)
+				if tp.DCB == nil || s.DCB == nil || s.DCB.PFC == nil || s.DCB.PFC.PFCEn != 1<<3 {
+					t.Fatalf("bnxt DCB: plan %+v, device %+v", tp.DCB, s.DCB)
+				}
+			}
+			w := d.Writes()
+			if ops, err := apply(d, tp); err != nil || len(ops) != 0 || d.Writes() != w {
+				t.Fatalf("re-apply: %d ops, %d writes, %v", len(ops), d.Writes()-w, err)
+			}
+			var d2 *nic.Driver
+			tp2, _ := compileFor(t, "host.yaml", c.dev, nil, &d2, dir)
+			if ops, err := apply(d2, tp2); err != nil || len(ops) != 0 || d2.Writes() != 0 {
+				t.Fatalf("restarted driver: %d ops, %d writes, %v", len(ops), d2.Writes(), err)
+			}
+			if err := d2.Remove(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			s, _ := qtnstate.Read(c.dev)
+			if s.Mqprio != nil || len(s.Flower) != 0 || len(s.Ntuple) != 0 || len(filters(t, c.dev, "egress")) != 0 {
+				t.Fatalf("after remove: mqprio %+v, %d flower, %d ntuple", s.Mqprio, len(s.Flower), len(s.Ntuple))
+			}
+		})
+	}
 }

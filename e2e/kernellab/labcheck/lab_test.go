@@ -16,7 +16,8 @@ func TestNetdevsAndEthtool(t *testing.T) {
 		"qtn0": {"mlx5", "mlx5_core"}, "qtn1": {"ice", "ice"},
 		"qtn2": {"mlx5-switchdev", "mlx5_core"}, "qtn2r0": {"mlx5-switchdev", "mlx5_core"},
 		"qtn2r1": {"mlx5-switchdev", "mlx5_core"}, "qtn3": {"ixgbe", "ixgbe"},
-		"qtn4": {"mlx5", "mlx5_core"},
+		"qtn4": {"mlx5", "mlx5_core"}, "qtn5": {"i40e", "i40e"},
+		"qtn6": {"bnxt", "bnxt_en"}, "qtn7": {"cxgb4", "cxgb4"},
 	}
 	for dev, pd := range want {
 		s := state(t, dev)

@@ -38,7 +38,13 @@ enum qtn_profile {
 	QTN_PROFILE_ICE,		/* Intel E810 */
 	QTN_PROFILE_MLX5_SWITCHDEV,	/* mlx5 eswitch uplink and representors */
 	QTN_PROFILE_IXGBE,		/* Intel 82599 (ixgbe): ethtool ntuple, no flower */
+	QTN_PROFILE_I40E,		/* Intel 700 series (i40e) ADQ */
+	QTN_PROFILE_BNXT,		/* Broadcom (bnxt_en): mqprio as a TC count, DCB */
+	QTN_PROFILE_CXGB4,		/* Chelsio (cxgb4): channel mqprio, ethtool ntuple */
 };
+
+/* bnxt: bp->max_tc, the firmware's CoS queues (at most 8). */
+#define QTN_BNXT_MAX_TC 8
 
 /* The fields of ixgbe's union ixgbe_atr_input mask that ethtool sets. */
 struct qtn_nfc_mask {
@@ -170,6 +176,7 @@ int qtn_setup_block(struct qtn_priv *p, struct flow_block_offload *f);
 void qtn_flower_free_all(struct qtn_priv *p);
 
 extern const struct dcbnl_rtnl_ops qtn_dcbnl_ops;
+extern const struct dcbnl_rtnl_ops qtn_dcbnl_ops_bnxt;
 
 void qtn_debugfs_add(struct qtn_priv *p, struct dentry *root);
 

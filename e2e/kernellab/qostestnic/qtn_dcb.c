@@ -24,6 +24,46 @@ static int qtn_ieee_getets(struct net_device *dev, struct ieee_ets *ets)
 	return 0;
 }
 
+/*
+ * bnxt_ets_validate (bnxt_dcb.c, 6.1): TSA strict or ETS below the highest
+ * mapped TC, ETS shares at most 100 %, none at 0 % when they make 100 %.
+ * bnxt_dcbnl_ieee_setets then sets the TC count to the highest mapped TC
+ * + 1 (bnxt_setup_mq_tc); the lab does not emulate that re-count (a plan
+ * maps a priority to every TC it lays out).
+ */
+static int qtn_bnxt_ets_validate(struct qtn_priv *p, struct ieee_ets *ets)
+{
+	int i, max_tc = 0, total = 0;
+	bool zero = false;
+
+	for (i = 0; i < IEEE_8021QAZ_MAX_TCS; i++) {
+		if (ets->prio_tc[i] > QTN_BNXT_MAX_TC)
+			return QTN_REFUSE(p, NULL, OP, -EINVAL,
+					  "priority to TC mapping exceeds TC count", NULL);
+		max_tc = max_t(int, max_tc, ets->prio_tc[i]);
+	}
+	for (i = 0; i < max_tc; i++) {
+		switch (ets->tc_tsa[i]) {
+		case IEEE_8021QAZ_TSA_STRICT:
+			break;
+		case IEEE_8021QAZ_TSA_ETS:
+			total += ets->tc_tx_bw[i];
+			zero = zero || !ets->tc_tx_bw[i];
+			break;
+		default:
+			return QTN_REFUSE(p, NULL, OP, -ENOTSUPP,
+					  "bnxt_ets_validate: unsupported TSA", NULL);
+		}
+	}
+	if (total > 100)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "rejecting ETS config exceeding available bandwidth", NULL);
+	if (zero && total == 100)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "rejecting ETS config starving a TC", NULL);
+	return 0;
+}
+
 static int qtn_ieee_setets(struct net_device *dev, struct ieee_ets *ets)
 {
 	struct qtn_priv *p = netdev_priv(dev);
@@ -50,7 +90,11 @@ static int qtn_ieee_setets(struct net_device *dev, struct ieee_ets *ets)
 			goto out;
 		}
 	}
-	if (n_ets && sum != 100) {
+	if (p->profile == QTN_PROFILE_BNXT) {
+		err = qtn_bnxt_ets_validate(p, ets);
+		if (err)
+			goto out;
+	} else if (n_ets && sum != 100) {
 		err = QTN_REFUSE(p, NULL, OP, -EINVAL,
 				 "Failed to validate ETS: BW sum is illegal", NULL);
 		goto out;
@@ -208,6 +252,19 @@ const struct dcbnl_rtnl_ops qtn_dcbnl_ops = {
 	.ieee_setets = qtn_ieee_setets,
 	.ieee_getmaxrate = qtn_ieee_getmaxrate,
 	.ieee_setmaxrate = qtn_ieee_setmaxrate,
+	.ieee_getpfc = qtn_ieee_getpfc,
+	.ieee_setpfc = qtn_ieee_setpfc,
+	.ieee_setapp = qtn_ieee_setapp,
+	.ieee_delapp = qtn_ieee_delapp,
+	.getdcbx = qtn_getdcbx,
+	.setdcbx = qtn_setdcbx,
+};
+
+/* bnxt_dcb.c dcbnl_ops: no ieee_getmaxrate / ieee_setmaxrate (dcbnl skips a
+ * maxrate it is given). */
+const struct dcbnl_rtnl_ops qtn_dcbnl_ops_bnxt = {
+	.ieee_getets = qtn_ieee_getets,
+	.ieee_setets = qtn_ieee_setets,
 	.ieee_getpfc = qtn_ieee_getpfc,
 	.ieee_setpfc = qtn_ieee_setpfc,
 	.ieee_setapp = qtn_ieee_setapp,

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * qostestnic: TC_SETUP_BLOCK and flower offload (FLOW_CLS_REPLACE, DESTROY,
- * STATS), with the per-profile rules of mlx5 NIC mode, ice and mlx5
- * switchdev representors. Accepted rules are kept rendered as JSON.
+ * STATS), with the per-profile rules of mlx5 NIC mode, ice, mlx5
+ * switchdev representors, i40e ADQ, bnxt and cxgb4 (these two take none of
+ * qosplane's rules). Accepted rules are kept rendered as JSON.
  */
 #include <linux/if_ether.h>
 #include <linux/slab.h>
@@ -461,6 +462,101 @@ static int qtn_check_ice(struct qtn_priv *p, struct flow_cls_offload *f, int *hw
 	return 0;
 }
 
+/*
+ * i40e (6.1): i40e_configure_clsflower (hw_tc >= 1 of an enabled TC),
+ * i40e_parse_cls_flower (keys, whole-field masks, TCP or UDP with ports),
+ * i40e_handle_tclass (a dst port for TC >= 1) and
+ * i40e_add_del_cloud_filter_big_buf (no UDP, no src port or src IP, a dst
+ * IP). The driver looks at no action: the TC comes from the classid.
+ */
+static int qtn_check_i40e(struct qtn_priv *p, struct flow_cls_offload *f, int *hwtc)
+{
+	struct netlink_ext_ack *extack = f->common.extack;
+	struct flow_rule *rule = flow_cls_offload_flow_rule(f);
+	u16 addr_type = 0;
+	bool dst_ip = false, src_ip = false;
+	__be16 dst_port = 0, src_port = 0;
+	u8 ip_proto = 0;
+	u32 min;
+	char d[64];
+
+	*hwtc = -1;
+	min = TC_H_MIN(f->classid);
+	/* tc_classid_to_hwtc: -EINVAL at or above num_tc. */
+	if (min < TC_H_MIN_PRIORITY || min - TC_H_MIN_PRIORITY >= netdev_get_num_tc(p->dev))
+		return QTN_REFUSE(p, extack, OP, -EOPNOTSUPP, "Invalid traffic class", NULL);
+	if (min == TC_H_MIN_PRIORITY)
+		return QTN_REFUSE(p, extack, OP, -EINVAL,
+				  "Unable to add filter because of invalid destination", NULL);
+	if (rule->match.dissector->used_keys &
+	    ~(BIT(FLOW_DISSECTOR_KEY_CONTROL) | BIT(FLOW_DISSECTOR_KEY_BASIC) |
+	      BIT(FLOW_DISSECTOR_KEY_ETH_ADDRS) | BIT(FLOW_DISSECTOR_KEY_VLAN) |
+	      BIT(FLOW_DISSECTOR_KEY_IPV4_ADDRS) | BIT(FLOW_DISSECTOR_KEY_IPV6_ADDRS) |
+	      BIT(FLOW_DISSECTOR_KEY_PORTS) | BIT(FLOW_DISSECTOR_KEY_ENC_KEYID))) {
+		snprintf(d, sizeof(d), "used_keys %#x", rule->match.dissector->used_keys);
+		return QTN_REFUSE(p, extack, OP, -EOPNOTSUPP, "Unsupported key used", d);
+	}
+	if (flow_rule_match_key(rule, FLOW_DISSECTOR_KEY_BASIC)) {
+		struct flow_match_basic m;
+
+		flow_rule_match_basic(rule, &m);
+		ip_proto = m.key->ip_proto;
+	}
+	if (flow_rule_match_key(rule, FLOW_DISSECTOR_KEY_CONTROL)) {
+		struct flow_match_control m;
+
+		flow_rule_match_control(rule, &m);
+		addr_type = m.key->addr_type;
+	}
+	if (addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS) {
+		struct flow_match_ipv4_addrs m;
+
+		flow_rule_match_ipv4_addrs(rule, &m);
+		if ((m.mask->dst && m.mask->dst != htonl(0xffffffff)) ||
+		    (m.mask->src && m.mask->src != htonl(0xffffffff)))
+			return QTN_REFUSE(p, extack, OP, -EINVAL, "Bad ip dst/src mask", NULL);
+		dst_ip = m.key->dst != 0;
+		src_ip = m.key->src != 0;
+	}
+	if (addr_type == FLOW_DISSECTOR_KEY_IPV6_ADDRS) {
+		struct flow_match_ipv6_addrs m;
+
+		flow_rule_match_ipv6_addrs(rule, &m);
+		if (ipv6_addr_loopback(&m.key->dst) || ipv6_addr_loopback(&m.key->src))
+			return QTN_REFUSE(p, extack, OP, -EINVAL, "Bad ipv6, addr is LOOPBACK", NULL);
+		dst_ip = !ipv6_addr_any(&m.key->dst);
+		src_ip = !ipv6_addr_any(&m.key->src);
+	}
+	if (flow_rule_match_key(rule, FLOW_DISSECTOR_KEY_PORTS)) {
+		struct flow_match_ports m;
+
+		flow_rule_match_ports(rule, &m);
+		if ((m.mask->src && m.mask->src != htons(0xffff)) ||
+		    (m.mask->dst && m.mask->dst != htons(0xffff)))
+			return QTN_REFUSE(p, extack, OP, -EINVAL, "Bad src/dst port mask", NULL);
+		dst_port = m.key->dst;
+		src_port = m.key->src;
+		if (ip_proto != IPPROTO_TCP && ip_proto != IPPROTO_UDP)
+			return QTN_REFUSE(p, extack, OP, -EINVAL,
+					  "Only UDP and TCP transport are supported", NULL);
+	}
+	if (!dst_port)
+		return QTN_REFUSE(p, extack, OP, -EINVAL,
+				  "Specify destination port to direct to traffic class that is not default", NULL);
+	/* i40e_add_del_cloud_filter_big_buf */
+	if (ip_proto == IPPROTO_UDP)
+		return QTN_REFUSE(p, extack, OP, -EOPNOTSUPP,
+				  "big buffer cloud filter: UDP ports are not supported", NULL);
+	if (src_port || src_ip)
+		return QTN_REFUSE(p, extack, OP, -EOPNOTSUPP,
+				  "adding filter using src_port/src_ip is not supported", NULL);
+	if (!dst_ip)
+		return QTN_REFUSE(p, extack, OP, -EINVAL,
+				  "either mac or ip has to be valid for cloud filter", NULL);
+	*hwtc = min - TC_H_MIN_PRIORITY;
+	return 0;
+}
+
 /* ---- commands ---- */
 
 static struct qtn_rule *qtn_find(struct qtn_priv *p, unsigned long cookie)
@@ -500,6 +596,19 @@ static int qtn_flower_replace(struct qtn_priv *p, struct flow_cls_offload *f,
 		break;
 	case QTN_PROFILE_MLX5_SWITCHDEV:
 		err = qtn_check_mlx5_switchdev(p, f);
+		break;
+	case QTN_PROFILE_I40E:
+		err = qtn_check_i40e(p, f, &hwtc);
+		break;
+	case QTN_PROFILE_BNXT:
+		/* bnxt_tc_parse_actions: no hw_tc, skbedit, pedit+csum or
+		 * police; qosplane plans no flower rule in hardware here. */
+		err = QTN_REFUSE(p, extack, OP, -EOPNOTSUPP,
+				 "bnxt: no flower offload of these actions", NULL);
+		break;
+	case QTN_PROFILE_CXGB4:
+		err = QTN_REFUSE(p, extack, OP, -EOPNOTSUPP,
+				 "cxgb4_validate_flow_actions: Unsupported action", NULL);
 		break;
 	default:
 		err = -EOPNOTSUPP;
@@ -592,6 +701,9 @@ int qtn_setup_block(struct qtn_priv *p, struct flow_block_offload *f)
 						  qtn_ingress_cb, &p->ingress_ident,
 						  p, true);
 	case FLOW_BLOCK_BINDER_TYPE_CLSACT_EGRESS:
+		/* i40e and bnxt bind ingress blocks only (ingress_only). */
+		if (p->profile == QTN_PROFILE_I40E || p->profile == QTN_PROFILE_BNXT)
+			return -EOPNOTSUPP;
 		return flow_block_cb_setup_simple(f, &p->egress_cb_list,
 						  qtn_egress_cb, &p->egress_ident,
 						  p, false);

@@ -13,6 +13,16 @@
  *           and no mqprio offload
  *   qtn4    profile mlx5 (NIC mode) with HTB offload (qtn_htb.c), driver
  *           "mlx5_core", 16 queues + QTN_HTB_MAX_LEAVES QoS tx queues
+ *   qtn5    profile i40e (ADQ), driver "i40e", 16 queues: channel mqprio
+ *           and flower hw_tc as i40e_validate_mqprio_qopt, i40e_setup_tc and
+ *           i40e_parse_cls_flower / i40e_add_del_cloud_filter_big_buf take
+ *           them
+ *   qtn6    profile bnxt, driver "bnxt_en", 8 channels, 64 tx queues: mqprio
+ *           taken as a TC count with the driver's layout (bnxt_setup_mq_tc,
+ *           bnxt_setup_msix), IEEE ETS/PFC/app without maxrate (bnxt_dcb.c)
+ *   qtn7    profile cxgb4, driver "cxgb4", 16 queues: channel mqprio as
+ *           cxgb4_mqprio_validate takes it, ethtool ntuple rules with a mask
+ *           per rule (cxgb4_ntuple_set_filter)
  * All have NETIF_F_HW_TC in hw_features, off in features (turn it on with
  * `ethtool -K <if> hw-tc-offload on`), link speed 25000 Mb/s, carrier up.
  */
@@ -87,6 +97,12 @@ const char *qtn_profile_name(enum qtn_profile p)
 		return "mlx5-switchdev";
 	case QTN_PROFILE_IXGBE:
 		return "ixgbe";
+	case QTN_PROFILE_I40E:
+		return "i40e";
+	case QTN_PROFILE_BNXT:
+		return "bnxt";
+	case QTN_PROFILE_CXGB4:
+		return "cxgb4";
 	}
 	return "unknown";
 }
@@ -98,6 +114,12 @@ const char *qtn_driver_name(const struct qtn_priv *p)
 		return "ice";
 	case QTN_PROFILE_IXGBE:
 		return "ixgbe";
+	case QTN_PROFILE_I40E:
+		return "i40e";
+	case QTN_PROFILE_BNXT:
+		return "bnxt_en";
+	case QTN_PROFILE_CXGB4:
+		return "cxgb4";
 	default:
 		return "mlx5_core";
 	}
@@ -306,6 +328,7 @@ struct qtn_def {
 	int rep_index;
 	unsigned int nqueues;
 	bool htb;	/* HTB offload, with QTN_HTB_MAX_LEAVES more tx queues */
+	unsigned int ntxq;	/* tx queues allocated when not nqueues (bnxt) */
 };
 
 static const struct qtn_def qtn_defs[] = {
@@ -316,6 +339,10 @@ static const struct qtn_def qtn_defs[] = {
 	{ "qtn2r1", QTN_PROFILE_MLX5_SWITCHDEV, 1, 1 },
 	{ "qtn3", QTN_PROFILE_IXGBE, -1, QTN_MAX_QUEUES },
 	{ "qtn4", QTN_PROFILE_MLX5, -1, QTN_MAX_QUEUES, true },
+	{ "qtn5", QTN_PROFILE_I40E, -1, QTN_MAX_QUEUES },
+	/* bnxt: 8 rings per TC, up to QTN_BNXT_MAX_TC TCs (bnxt_check_rings). */
+	{ "qtn6", QTN_PROFILE_BNXT, -1, 8, false, 8 * QTN_BNXT_MAX_TC },
+	{ "qtn7", QTN_PROFILE_CXGB4, -1, QTN_MAX_QUEUES },
 };
 
 static struct net_device *qtn_devs[ARRAY_SIZE(qtn_defs)];
@@ -350,8 +377,8 @@ static int qtn_create(int idx)
 	struct qtn_priv *p;
 	int err, i;
 
-	dev = alloc_etherdev_mqs(sizeof(*p), d->nqueues + (d->htb ? QTN_HTB_MAX_LEAVES : 0),
-				 d->nqueues);
+	dev = alloc_etherdev_mqs(sizeof(*p), (d->ntxq ? d->ntxq : d->nqueues) +
+				 (d->htb ? QTN_HTB_MAX_LEAVES : 0), d->nqueues);
 	if (!dev)
 		return -ENOMEM;
 	/* The QoS queues (mlx5e_qid_from_qos) lie above the regular ones. */
@@ -359,11 +386,15 @@ static int qtn_create(int idx)
 	strscpy(dev->name, d->name, IFNAMSIZ);
 	dev->netdev_ops = &qtn_netdev_ops;
 	dev->ethtool_ops = &qtn_ethtool_ops;
-	if (d->profile != QTN_PROFILE_MLX5_SWITCHDEV || d->rep_index < 0)
+	if (d->profile == QTN_PROFILE_BNXT)
+		dev->dcbnl_ops = &qtn_dcbnl_ops_bnxt;
+	else if (d->profile == QTN_PROFILE_CXGB4)
+		dev->dcbnl_ops = NULL;	/* cxgb4_dcb_ops: no IEEE set ops */
+	else if (d->profile != QTN_PROFILE_MLX5_SWITCHDEV || d->rep_index < 0)
 		dev->dcbnl_ops = &qtn_dcbnl_ops;
 	dev->hw_features |= NETIF_F_HW_TC;
 	dev->features &= ~NETIF_F_HW_TC;
-	if (d->profile == QTN_PROFILE_IXGBE)
+	if (d->profile == QTN_PROFILE_IXGBE || d->profile == QTN_PROFILE_CXGB4)
 		dev->hw_features |= NETIF_F_NTUPLE;
 	eth_hw_addr_set(dev, addr);
 

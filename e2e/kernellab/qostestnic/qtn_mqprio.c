@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * qostestnic: TC_SETUP_QDISC_MQPRIO, validated like mlx5 and ice.
+ * qostestnic: TC_SETUP_QDISC_MQPRIO, validated like mlx5, ice, i40e and
+ * cxgb4, and taken as a TC count with the driver's own layout like bnxt.
  *
  * The 6.1 kernel passes no extack with mqprio offloads, so refusals go to
  * the kernel log and to last_error in debugfs; tc itself only sees the errno.
@@ -101,10 +102,124 @@ static int qtn_mqprio_validate_ice(struct qtn_priv *p,
 	return 0;
 }
 
+/* i40e_setup_tc (channel mode) and i40e_validate_mqprio_qopt, 6.1. */
+static int qtn_mqprio_validate_i40e(struct qtn_priv *p,
+				    struct tc_mqprio_qopt_offload *m)
+{
+	struct tc_mqprio_qopt *q = &m->qopt;
+	u64 sum_max = 0;
+	char d[96];
+	int i;
+
+	if (m->mode != TC_MQPRIO_MODE_CHANNEL)
+		/* DCB mode needs I40E_FLAG_DCB_ENABLED, off in ADQ mode. */
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "DCB is not enabled for adapter", NULL);
+	if (q->offset[0] != 0 || q->num_tc < 1 || q->num_tc > 8)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "i40e_validate_mqprio_qopt: offset[0] != 0 or num_tc not 1-8", NULL);
+	for (i = 0; i < q->num_tc; i++) {
+		snprintf(d, sizeof(d), "tc %d", i);
+		if (!q->count[i])
+			return QTN_REFUSE(p, NULL, OP, -EINVAL,
+					  "i40e_validate_mqprio_qopt: a TC without queues", d);
+		if (m->min_rate[i])
+			return QTN_REFUSE(p, NULL, OP, -EINVAL,
+					  "Invalid min tx rate (greater than 0) specified", d);
+		sum_max += div_u64(m->max_rate[i], 125000);	/* Mbit/s */
+		if (i + 1 < q->num_tc && q->offset[i + 1] != q->offset[i] + q->count[i])
+			return QTN_REFUSE(p, NULL, OP, -EINVAL,
+					  "i40e_validate_mqprio_qopt: queues not contiguous", d);
+	}
+	i = q->num_tc - 1;
+	if (q->offset[i] + q->count[i] > p->channels)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Failed to create traffic channel, insufficient number of queues.", NULL);
+	if (sum_max > QTN_LINK_MBPS)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL, "Invalid max tx rate specified", NULL);
+	if (!is_power_of_2(q->count[0])) {
+		snprintf(d, sizeof(d), "tc 0: %u queues", q->count[0]);
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Failed to create channel. Override queues not power of 2", d);
+	}
+	return 0;
+}
+
+/* cxgb4_mqprio_validate, 6.1 (nsched_cls 16 as on T5/T6). */
+static int qtn_mqprio_validate_cxgb4(struct qtn_priv *p,
+				     struct tc_mqprio_qopt_offload *m)
+{
+	struct tc_mqprio_qopt *q = &m->qopt;
+	u64 sum_min = 0, sum_max = 0;
+	char d[96];
+	int i, j;
+
+	if (q->hw != TC_MQPRIO_HW_OFFLOAD_TCS)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Only full TC hardware offload is supported", NULL);
+	if (m->mode != TC_MQPRIO_MODE_CHANNEL)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Only channel mode offload is supported", NULL);
+	if (m->shaper != TC_MQPRIO_SHAPER_BW_RATE)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Only bandwidth rate shaper supported", NULL);
+	if (q->num_tc > 16)
+		return QTN_REFUSE(p, NULL, OP, -ERANGE,
+				  "Only 16 traffic classes supported by hardware", NULL);
+	for (i = 0; i < q->num_tc; i++) {
+		for (j = i + 1; q->count[i] && j < q->num_tc; j++) {
+			if (!q->count[j])
+				continue;
+			if (max(q->offset[i], q->offset[j]) <=
+			    min(q->offset[i] + q->count[i] - 1, q->offset[j] + q->count[j] - 1)) {
+				snprintf(d, sizeof(d), "tc %d and tc %d", i, j);
+				return QTN_REFUSE(p, NULL, OP, -EINVAL,
+						  "Queues can't overlap across tc", d);
+			}
+		}
+		sum_min += m->min_rate[i];
+		sum_max += m->max_rate[i];
+		if (q->offset[i] + q->count[i] > p->channels)
+			return QTN_REFUSE(p, NULL, OP, -ENOMEM,
+					  "more queues than EOTIDs", NULL);
+	}
+	if (sum_min > QTN_LINK_BYTES_PS || sum_max > QTN_LINK_BYTES_PS) {
+		snprintf(d, sizeof(d), "min %llu max %llu bytes/s", sum_min, sum_max);
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Total Min/Max Rate > supported", d);
+	}
+	return 0;
+}
+
+/*
+ * bnxt_setup_tc / bnxt_setup_mq_tc / bnxt_setup_msix, 6.1: mqprio is a TC
+ * count; TC i gets the channel count of tx rings from i x channels; mode,
+ * shaper and rates are not looked at. Returns 1 when the TC count is the
+ * one the device has (nothing to do).
+ */
+static int qtn_mqprio_bnxt(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
+{
+	struct tc_mqprio_qopt *q = &m->qopt;
+	char d[96];
+
+	q->hw = TC_MQPRIO_HW_OFFLOAD_TCS;
+	if (q->num_tc > QTN_BNXT_MAX_TC) {
+		snprintf(d, sizeof(d), "%u TCs", q->num_tc);
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "Too many traffic classes requested", d);
+	}
+	if (q->num_tc * p->channels > p->dev->num_tx_queues)
+		return QTN_REFUSE(p, NULL, OP, -ENOMEM,
+				  "bnxt_check_rings: not enough tx rings", NULL);
+	return netdev_get_num_tc(p->dev) == q->num_tc;
+}
+
 static void qtn_mqprio_clear(struct qtn_priv *p)
 {
 	memset(&p->mqprio, 0, sizeof(p->mqprio));
 	netdev_reset_tc(p->dev);
+	if (p->profile == QTN_PROFILE_BNXT)
+		netif_set_real_num_tx_queues(p->dev, p->channels);
 }
 
 /* Called under RTNL by sch_mqprio (install: num_tc > 0; teardown: num_tc 0). */
@@ -130,15 +245,34 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 				 "mqprio is not supported on representors", NULL);
 		goto out;
 	}
-	if (!(p->dev->features & NETIF_F_HW_TC)) {
+	/* i40e_setup_tc, bnxt_setup_tc and cxgb_setup_tc_mqprio do not look
+	 * at the feature. */
+	if (!(p->dev->features & NETIF_F_HW_TC) && p->profile != QTN_PROFILE_I40E &&
+	    p->profile != QTN_PROFILE_BNXT && p->profile != QTN_PROFILE_CXGB4) {
 		err = QTN_REFUSE(p, NULL, OP, -EINVAL,
 				 "hw-tc-offload is off: turn it on with ethtool -K", NULL);
 		goto out;
 	}
-	if (p->profile == QTN_PROFILE_ICE)
+	switch (p->profile) {
+	case QTN_PROFILE_ICE:
 		err = qtn_mqprio_validate_ice(p, m);
-	else
+		break;
+	case QTN_PROFILE_I40E:
+		err = qtn_mqprio_validate_i40e(p, m);
+		break;
+	case QTN_PROFILE_CXGB4:
+		err = qtn_mqprio_validate_cxgb4(p, m);
+		break;
+	case QTN_PROFILE_BNXT:
+		err = qtn_mqprio_bnxt(p, m);
+		if (err == 1) {
+			err = 0;
+			goto out;
+		}
+		break;
+	default:
 		err = qtn_mqprio_validate_mlx5(p, m);
+	}
 	if (err)
 		goto out;
 	if (qtn_should_fail()) {
@@ -146,6 +280,16 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 		goto out;
 	}
 
+	if (p->profile == QTN_PROFILE_BNXT) {
+		/* The driver's layout replaces the request's. */
+		for (i = 0; i < q->num_tc; i++) {
+			q->count[i] = p->channels;
+			q->offset[i] = i * p->channels;
+		}
+		err = netif_set_real_num_tx_queues(p->dev, q->num_tc * p->channels);
+		if (err)
+			goto out;
+	}
 	err = netdev_set_num_tc(p->dev, q->num_tc);
 	if (err)
 		goto out;
@@ -168,6 +312,11 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 	p->mqprio.flags = m->flags;
 	memcpy(p->mqprio.min_rate, m->min_rate, sizeof(p->mqprio.min_rate));
 	memcpy(p->mqprio.max_rate, m->max_rate, sizeof(p->mqprio.max_rate));
+	if (p->profile == QTN_PROFILE_BNXT) {
+		/* bnxt programs no rate from mqprio. */
+		memset(p->mqprio.min_rate, 0, sizeof(p->mqprio.min_rate));
+		memset(p->mqprio.max_rate, 0, sizeof(p->mqprio.max_rate));
+	}
 out:
 	mutex_unlock(&p->lock);
 	return err;

@@ -27,6 +27,13 @@
  * The table is a list sorted by location, like ixgbe's fdir_filter_list.
  * Rules and the mask are kept as the ethtool flow spec (masked), which is
  * what GRXCLSRULE reports.
+ *
+ * The cxgb4 profile (qtn7) shares the table with these differences, as
+ * cxgb4_ntuple_set_filter / cxgb4_ntuple_del_filter (cxgb4_ethtool.c) do:
+ * each rule keeps its own mask (a filter of its own through
+ * cxgb4_flow_rule_replace), an occupied location is -EEXIST, the ntuple
+ * feature is not looked at. The table size (2046 here) is the adapter's
+ * ethtool_filters->nentries on real hardware.
  */
 #include <linux/ethtool.h>
 #include <linux/in.h>
@@ -40,7 +47,7 @@
 
 static bool qtn_nfc_on(struct qtn_priv *p)
 {
-	return p->profile == QTN_PROFILE_IXGBE;
+	return p->profile == QTN_PROFILE_IXGBE || p->profile == QTN_PROFILE_CXGB4;
 }
 
 /* ixgbe_flowspec_to_flow_type: returns the stored flow type or 0. */
@@ -162,7 +169,11 @@ static int qtn_nfc_add(struct qtn_priv *p, struct ethtool_rxnfc *cmd)
 	char detail[64];
 	u32 type;
 
-	if (!(p->dev->features & NETIF_F_NTUPLE))
+	/* cxgb4_ntuple_set_filter looks at neither the feature nor a VF ring
+	 * the same way; it refuses an occupied location. */
+	if (p->profile == QTN_PROFILE_CXGB4 && qtn_nfc_find(p, fs->location))
+		return QTN_REFUSE(p, NULL, "ntuple", -EEXIST, "location in use", NULL);
+	if (p->profile == QTN_PROFILE_IXGBE && !(p->dev->features & NETIF_F_NTUPLE))
 		return QTN_REFUSE(p, NULL, "ntuple", -EOPNOTSUPP,
 				  "ntuple filters are off (ethtool -K ntuple on)", NULL);
 	if (fs->ring_cookie != RX_CLS_FLOW_DISC) {
@@ -187,6 +198,16 @@ static int qtn_nfc_add(struct qtn_priv *p, struct ethtool_rxnfc *cmd)
 	if (!r)
 		return -ENOMEM;
 	qtn_nfc_canon(fs, type, &r->fs, &mask);
+	if (p->profile == QTN_PROFILE_CXGB4) {
+		/* cxgb4_ntuple_set_filter: each rule is a filter with its own
+		 * mask (cxgb4_flow_rule_replace), no per-port mask. */
+		if (qtn_should_fail()) {
+			kfree(r);
+			return QTN_REFUSE(p, NULL, "ntuple", -EIO, "injected failure", NULL);
+		}
+		qtn_nfc_apply_mask(&r->fs, &mask);
+		goto insert;
+	}
 	if (!p->nfc_count) {
 		p->nfc_mask = mask;
 	} else if (memcmp(&p->nfc_mask, &mask, sizeof(mask))) {
@@ -198,6 +219,7 @@ static int qtn_nfc_add(struct qtn_priv *p, struct ethtool_rxnfc *cmd)
 		return QTN_REFUSE(p, NULL, "ntuple", -EIO, "injected failure", NULL);
 	}
 	qtn_nfc_apply_mask(&r->fs, &p->nfc_mask);
+insert:
 	old = qtn_nfc_find(p, fs->location);
 	if (old) {
 		list_del(&old->list);

@@ -24,7 +24,7 @@ const FailNthPath = "/sys/module/qostestnic/parameters/fail_nth"
 // State is one netdev's state.
 type State struct {
 	Ifname      string     `json:"ifname"`
-	Profile     string     `json:"profile"` // "mlx5", "ice", "mlx5-switchdev" or "ixgbe"
+	Profile     string     `json:"profile"` // "mlx5", "ice", "mlx5-switchdev", "ixgbe", "i40e", "bnxt" or "cxgb4"
 	Driver      string     `json:"driver"`  // ethtool driver name
 	Representor bool       `json:"representor"`
 	HwTcOffload bool       `json:"hw_tc_offload"`
@@ -33,7 +33,7 @@ type State struct {
 	Mqprio      *Mqprio    `json:"mqprio"` // nil: no mqprio offloaded
 	Flower      []Rule     `json:"flower"`
 	NtupleOn    bool       `json:"ntuple_on"` // NETIF_F_NTUPLE
-	Ntuple      []Ntuple   `json:"ntuple"`    // ethtool ntuple rules (ixgbe profile), by location
+	Ntuple      []Ntuple   `json:"ntuple"`    // ethtool ntuple rules (ixgbe, cxgb4), by location
 	HTB         *HTB       `json:"htb"`       // offloaded HTB (qtn4); nil: none
 	DCB         *DCB       `json:"dcb"`       // nil on representors
 	LastError   *LastError `json:"last_error"`
