@@ -91,11 +91,11 @@ func TestTwoCgroupsMarked(t *testing.T) {
 	if got, want := d.AttachedAt(), filepath.Join(root, tree); got != want {
 		t.Errorf("attached at %s, want %s (the deepest common ancestor)", got, want)
 	}
-	checkSockets(t, "a", r, sendFrom(t, a, r.port), [2]int{10, 3}, map[string][2]int{"tcp4": {46, 6}, "tcp6": {46, 6}})
-	checkSockets(t, "b", r, sendFrom(t, b, r.port), [2]int{40, 5}, nil)
-	checkSockets(t, "b/worker", r, sendFrom(t, deep, r.port), [2]int{40, 5}, nil)
-	checkSockets(t, "z", r, sendFrom(t, zero, r.port), [2]int{12, 0}, nil)
-	checkSockets(t, "other", r, sendFrom(t, other, r.port), [2]int{0, 0}, nil)
+	checkSockets(t, "a", r, r.sendFrom(t, a), [2]int{10, 3}, map[string][2]int{"tcp4": {46, 6}, "tcp6": {46, 6}})
+	checkSockets(t, "b", r, r.sendFrom(t, b), [2]int{40, 5}, nil)
+	checkSockets(t, "b/worker", r, r.sendFrom(t, deep), [2]int{40, 5}, nil)
+	checkSockets(t, "z", r, r.sendFrom(t, zero), [2]int{12, 0}, nil)
+	checkSockets(t, "other", r, r.sendFrom(t, other), [2]int{0, 0}, nil)
 
 	counts, err := d.Counts()
 	if err != nil {
@@ -136,10 +136,10 @@ func TestCgroupCreatedLater(t *testing.T) {
 	if m := d.Matched(); len(m) != 1 {
 		t.Errorf("matched %v, want only %s", m, want)
 	}
-	checkSockets(t, "pod-1", r, sendFrom(t, pod, r.port), [2]int{24, 2}, nil)
+	checkSockets(t, "pod-1", r, r.sendFrom(t, pod), [2]int{24, 2}, nil)
 	ctr := mkCgroup(t, pod, "container")
-	checkSockets(t, "pod-1/container", r, sendFrom(t, ctr, r.port), [2]int{24, 2}, nil)
-	checkSockets(t, "pods/other", r, sendFrom(t, filepath.Join(root, tree, "pods", "other"), r.port), [2]int{0, 0}, nil)
+	checkSockets(t, "pod-1/container", r, r.sendFrom(t, ctr), [2]int{24, 2}, nil)
+	checkSockets(t, "pods/other", r, r.sendFrom(t, filepath.Join(root, tree, "pods", "other")), [2]int{0, 0}, nil)
 
 	// A reconcile (Rescan) finds the same without the watcher.
 	d.watch.close()
@@ -148,7 +148,7 @@ func TestCgroupCreatedLater(t *testing.T) {
 	if err := d.Rescan(); err != nil {
 		t.Fatal(err)
 	}
-	checkSockets(t, "pod-2", r, sendFrom(t, pod2, r.port), [2]int{24, 2}, nil)
+	checkSockets(t, "pod-2", r, r.sendFrom(t, pod2), [2]int{24, 2}, nil)
 }
 
 // ourPrograms lists the programs attached at dir for attach type at whose
@@ -213,7 +213,7 @@ func TestKilledHolderLeavesNothing(t *testing.T) {
 			t.Errorf("%s: attached %v, want [%s]", k.name, got, k.name)
 		}
 	}
-	checkSockets(t, "a (held)", r, sendFrom(t, a, r.port), [2]int{46, 6}, nil)
+	checkSockets(t, "a (held)", r, r.sendFrom(t, a), [2]int{46, 6}, nil)
 
 	if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func TestKilledHolderLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	checkSockets(t, "a (after kill)", r, sendFrom(t, a, r.port), [2]int{0, 0}, nil)
+	checkSockets(t, "a (after kill)", r, r.sendFrom(t, a), [2]int{0, 0}, nil)
 }
 
 // Nothing of ours is on the packet path: no cgroup skb program on the

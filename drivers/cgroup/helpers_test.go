@@ -482,6 +482,17 @@ func (r *receiver) record(p []byte) {
 
 // seen returns the DSCPs seen from a source port, waiting for them (the
 // host may be busy).
+// sendFrom runs the sending child in cgroup dir against r, after
+// forgetting what r saw before: the child's sockets may get source ports
+// an earlier child used, whose packets must not count as this one's.
+func (r *receiver) sendFrom(t *testing.T, dir string) []sockReport {
+	t.Helper()
+	r.mu.Lock()
+	clear(r.dscp)
+	r.mu.Unlock()
+	return sendFrom(t, dir, r.port)
+}
+
 func (r *receiver) seen(src int) []uint8 {
 	for range 300 {
 		r.mu.Lock()
