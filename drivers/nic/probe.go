@@ -13,6 +13,7 @@ import (
 	"github.com/Mellanox/rdmamap"
 	"github.com/safchain/ethtool"
 
+	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/model"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -52,9 +53,18 @@ func probeDevice(sysfs, iface string) (*DeviceInfo, error) {
 		return nil, fmt.Errorf("ethtool: %w", err)
 	}
 	defer et.Close()
+	// The driver name and channel counts come from our own ioctls (heap
+	// buffers, see ethtoolnfc.Client.DriverName): safchain/ethtool's lose
+	// the kernel's answer when the goroutine's stack moves, and an empty
+	// driver name would pick profile none.
+	nfc, err := ethtoolnfc.Open()
+	if err != nil {
+		return nil, fmt.Errorf("ethtool: %w", err)
+	}
+	defer nfc.Close()
 	info := new(DeviceInfo)
-	if info.Driver, err = et.DriverName(iface); err != nil {
-		return nil, fmt.Errorf("ethtool driver info of %s: %w", iface, err)
+	if info.Driver, err = nfc.DriverName(iface); err != nil {
+		return nil, err
 	}
 	feats, err := et.FeaturesWithState(iface)
 	if err != nil {
@@ -63,8 +73,8 @@ func probeDevice(sysfs, iface string) (*DeviceInfo, error) {
 	if f, ok := feats["hw-tc-offload"]; ok {
 		info.HWTCOffloadChangeable, info.HWTCOffloadOn = f.Available, f.Active
 	}
-	if ch, err := et.GetChannels(iface); err == nil {
-		info.Channels = int(max(ch.CombinedCount, ch.TxCount))
+	if ch, err := nfc.Channels(iface); err == nil {
+		info.Channels = int(max(ch.Combined, ch.TX))
 	}
 	if speed, err := et.CmdGet(&ethtool.EthtoolCmd{}, iface); err == nil && speed != 0 && speed != 0xFFFFFFFF && speed != 0xFFFF {
 		info.Speed = model.Rate(speed) * 1_000_000
