@@ -75,14 +75,17 @@ func CheckRoot() string {
 }
 
 // New builds a lab. Namespaces are named "<prefix>-<pid>-<n>-app" (and
-// -pacer, -peer), prefix being $QOSPLANE_LAB_PREFIX or "qp", so that a
-// script can remove what a killed run left behind. The caller must Close it, also on failure paths (New
-// cleans up after itself when it returns an error).
+// -pacer, -peer), prefix being $QOSPLANE_LAB_PREFIX or "qp"; New first
+// deletes the labs of processes that no longer run (sweepStale), so that
+// what a killed run left behind goes with the next lab. The caller must
+// Close it, also on failure paths (New cleans up after itself when it
+// returns an error).
 func New(ctx context.Context, mode Mode) (l *Lab, err error) {
 	prefix := os.Getenv("QOSPLANE_LAB_PREFIX")
 	if prefix == "" {
 		prefix = "qp"
 	}
+	sweepStale(ctx)
 	id := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), labSeq.Add(1))
 	lab := &Lab{Mode: mode}
 	l = lab
