@@ -14,13 +14,16 @@ type classStats struct {
 	drops, dropBytes    uint64
 	confPkts, confBytes uint64
 	ncPkts, ncBytes     uint64
+	// queueDrops are the drops of frames the class's queue had no room
+	// for (drops counts them too).
+	queueDrops uint64
 }
 
 // pubClass is the published copy other goroutines read. The shaping
 // goroutine stores into it at the end of every Dequeue (and every
 // publishEvery Enqueues), so readers lag by at most one batch.
 type pubClass struct {
-	pkts, bytes, drops, dropBytes, confPkts, confBytes, ncPkts, ncBytes, depth atomic.Uint64
+	pkts, bytes, drops, dropBytes, queueDrops, confPkts, confBytes, ncPkts, ncBytes, depth atomic.Uint64
 	// fastPkts and fastBytes are what the fast path forwarded (AddFast).
 	fastPkts, fastBytes atomic.Uint64
 }
@@ -54,6 +57,7 @@ func (p *Pacer) publish() {
 		u.bytes.Store(s.bytes)
 		u.drops.Store(s.drops)
 		u.dropBytes.Store(s.dropBytes)
+		u.queueDrops.Store(s.queueDrops)
 		u.confPkts.Store(s.confPkts)
 		u.confBytes.Store(s.confBytes)
 		u.ncPkts.Store(s.ncPkts)
@@ -89,7 +93,7 @@ func (p *Pacer) Counters() *offload.Counters {
 		u := c.pub
 		out.Classes[c.name] = offload.ClassCounters{
 			Packets: u.pkts.Load() + u.fastPkts.Load(), Bytes: u.bytes.Load() + u.fastBytes.Load(),
-			Drops: u.drops.Load(), DropBytes: u.dropBytes.Load(),
+			Drops: u.drops.Load(), DropBytes: u.dropBytes.Load(), QueueDrops: u.queueDrops.Load(),
 			ConformingPackets: u.confPkts.Load(), ConformingBytes: u.confBytes.Load(),
 			NonConformingPackets: u.ncPkts.Load(), NonConformingBytes: u.ncBytes.Load(),
 			QueueDepth: u.depth.Load(), ConfiguredRate: c.plan.Rate, Where: offload.Pacer,

@@ -54,7 +54,7 @@ func TestModes(t *testing.T) {
 				}
 			}
 			cc := p.Counters().Classes["cl"]
-			if cc.Drops != uint64(c.wantDrops) || cc.ConformingPackets != c.wantConf || cc.NonConformingPackets != c.wantNC {
+			if cc.Drops != uint64(c.wantDrops) || cc.QueueDrops != 0 || cc.ConformingPackets != c.wantConf || cc.NonConformingPackets != c.wantNC {
 				t.Fatalf("counters %+v", cc)
 			}
 			if cc.ConfiguredRate != 8_000_000 || cc.Where != offload.Pacer {
@@ -177,7 +177,7 @@ func TestQueueBoundAndECN(t *testing.T) {
 		t.Fatalf("non-ECT: queue %d bytes, want 10000", d)
 	}
 	p.Dequeue(0, nil) // publishes counters; nothing may leave into an empty slice
-	if cc := p.Counters().Classes["c"]; cc.Drops != 20 || cc.QueueDepth != 10000 {
+	if cc := p.Counters().Classes["c"]; cc.Drops != 20 || cc.QueueDrops != 20 || cc.QueueDepth != 10000 {
 		t.Fatalf("counters %+v", cc)
 	}
 	_, now := drainAll(p, 0, nil)
@@ -220,7 +220,7 @@ func TestPolicer(t *testing.T) {
 		var dscps []uint8
 		n, _ := drain(p, 0, func(k *Packet) { dscps = append(dscps, dscpOf(k.Frame())) })
 		cc := p.Counters()
-		if drop && (n != 2 || cc.Classes["c"].Drops != 3) {
+		if drop && (n != 2 || cc.Classes["c"].Drops != 3 || cc.Classes["c"].QueueDrops != 0) {
 			t.Fatalf("drop: sent %d, %+v", n, cc.Classes["c"])
 		}
 		if !drop && (n != 5 || string(dscps) != string([]uint8{0, 0, 10, 10, 10})) {
@@ -245,7 +245,7 @@ func TestQueueDropRefunds(t *testing.T) {
 		p.Enqueue(pkt(t, p, udp4(1, 2, 1000)), 0)
 	}
 	p.Dequeue(0, nil)
-	if cc := p.Counters().Classes["c"]; cc.Drops != 7 || cc.ConformingPackets != 3 {
+	if cc := p.Counters().Classes["c"]; cc.Drops != 7 || cc.QueueDrops != 7 || cc.ConformingPackets != 3 {
 		t.Fatalf("counters %+v", cc)
 	}
 	if got := p.classes[0].m.commit.tokens; got != 7000*unitsPerByte {

@@ -66,10 +66,14 @@ type SlowLinkCounters struct {
 // ClassCounters are one class's counters. Drivers fill what the device
 // reports and leave the rest zero.
 type ClassCounters struct {
-	Packets              uint64 `json:"packets"`
-	Bytes                uint64 `json:"bytes"`
-	Drops                uint64 `json:"drops"`
-	DropBytes            uint64 `json:"drop_bytes,omitempty"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+	Drops     uint64 `json:"drops"`
+	DropBytes uint64 `json:"drop_bytes,omitempty"`
+	// QueueDrops are the part of Drops the class's queue had no room for
+	// (the rest: meter and policer discards, frames above the MaxSDU).
+	// Zero where the device does not tell them apart.
+	QueueDrops           uint64 `json:"queue_drops,omitempty"`
 	ConformingPackets    uint64 `json:"conforming_packets,omitempty"`
 	ConformingBytes      uint64 `json:"conforming_bytes,omitempty"`
 	NonConformingPackets uint64 `json:"non_conforming_packets,omitempty"`

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/qosplane/qosplane/model"
@@ -134,6 +135,35 @@ func TestExpectedRate(t *testing.T) {
 		got, lossless := ExpectedRate(&c)
 		if got != tc.want || lossless != tc.lossless {
 			t.Errorf("%s: ExpectedRate = %.0f, lossless %v; want %.0f, %v", tc.name, got, lossless, tc.want, tc.lossless)
+		}
+	}
+}
+
+// TestKeepsAdmitted: a discarding class with a peak keeps its rate under
+// overload when its queue lost at most the tolerance of what its meter
+// admitted, whatever its rate did; a pacer without counters leaves it not
+// verified.
+func TestKeepsAdmitted(t *testing.T) {
+	e := &Expectation{Kind: KeepsRate, Class: "video", Overload: "silver", Tol: DefaultRateTol}
+	for _, tc := range []struct {
+		name  string
+		cc    *offload.ClassCounters
+		want  Status
+		where string
+	}{
+		{"nothing lost", &offload.ClassCounters{Packets: 1000, Drops: 3000}, Pass, "lost 0 of 1000"},
+		{"5% lost", &offload.ClassCounters{Packets: 950, Drops: 3050, QueueDrops: 50}, Pass, "lost 50 of 1000 admitted frames (5.00%)"},
+		{"starved", &offload.ClassCounters{Packets: 900, Drops: 3100, QueueDrops: 100}, Fail, "lost 100 of 1000"},
+		{"nothing admitted", &offload.ClassCounters{Drops: 10}, Fail, "admitted nothing"},
+		{"no counters", nil, NotVerified, "no counters"},
+	} {
+		op := &Phase{Overload: "silver"}
+		if tc.cc != nil {
+			op.Counters = &offload.Counters{Classes: map[string]offload.ClassCounters{"video": *tc.cc}}
+		}
+		st, m := keepsAdmitted(op, e, "7Mbit under overload, 7.5Mbit without")
+		if st != tc.want || !strings.Contains(m, tc.where) {
+			t.Errorf("%s: %s %q, want %s and %q", tc.name, st, m, tc.want, tc.where)
 		}
 	}
 }

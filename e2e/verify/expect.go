@@ -114,7 +114,9 @@ const (
 //     policer's rate;
 //   - every flow that cannot be exercised: not verified, with the reason;
 //   - strict priority: with the lowest-priority exercised class overloaded,
-//     every class of a higher priority keeps its rate.
+//     every class of a higher priority keeps its rate (a discarding class
+//     with a peak: its queue loses nothing its meter admitted, as what the
+//     meter admits moves with the arrivals' batching).
 func Derived(s *Setup, tr *Traffic) []Expectation {
 	var out []Expectation
 	for _, c := range tr.Classes {
@@ -124,13 +126,12 @@ func Derived(s *Setup, tr *Traffic) []Expectation {
 		cp := c.Plan
 		e := Expectation{Class: cp.Name, Tol: DefaultRateTol, Source: "plan"}
 		want, lossless := ExpectedRate(&c)
-		burstDependent := cp.Peak != 0 && cp.NonConforming != model.Shape
 		rate := with(e, ClassRate, want)
-		rate.AtMost = burstDependent && cp.NonConforming == model.Discard
+		rate.AtMost = burstDependent(&cp) && cp.NonConforming == model.Discard
 		out = append(out, rate)
 		if cp.Rate != 0 && cp.NonConforming == model.Borrow && cp.Mark != cp.MarkNonConforming {
 			conf := with(e, ClassConforming, min(RateOf(&cp), want))
-			if burstDependent {
+			if burstDependent(&cp) {
 				conf.Reason = peakReason
 			}
 			out = append(out, conf)
@@ -162,6 +163,13 @@ func Derived(s *Setup, tr *Traffic) []Expectation {
 		}
 	}
 	return out
+}
+
+// burstDependent says what class cp's meter admits depends on how
+// closely its packets arrive: its peak is metered with a bucket one MaxSDU
+// deep, and it discards or borrows what does not conform.
+func burstDependent(cp *offload.ClassPlan) bool {
+	return cp.Peak != 0 && cp.NonConforming != model.Shape
 }
 
 // peakReason is why the conforming share of a class with a peak is not

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qosplane/qosplane/e2e/vethlab"
 	"github.com/qosplane/qosplane/model"
+	"github.com/qosplane/qosplane/offload"
 )
 
 // Phase is one run of the generator against a target's pacer.
@@ -24,6 +25,9 @@ type Phase struct {
 	// RxDrops are frames the lab's receiver socket dropped (the lab, not
 	// the pacer).
 	RxDrops uint64
+	// Counters are the pacer's over the phase (nil when it reported
+	// none).
+	Counters *offload.Counters
 }
 
 // Result is one verified target.
@@ -120,17 +124,14 @@ func Run(ctx context.Context, p *model.Policy, targets []*model.Target, o Option
 }
 
 // run measures the load phase and each overload phase an expectation
-// asks for, with the target's plan on a pacer process.
+// asks for, each on a pacer process of its own with the target's plan, so
+// that a phase's pacer counters are the phase's alone.
 func (r *Result) run(ctx context.Context, lab *vethlab.Lab, d time.Duration, log *slog.Logger) error {
-	pacer, err := lab.StartPacer(ctx, r.Setup.Plan, vethlab.PacerConfig{})
-	if err != nil {
+	var err error
+	if r.Load, err = r.phase(ctx, lab, r.Traffic.Gen, d); err != nil {
 		return err
 	}
-	defer pacer.Stop()
-	log.Info("pacer started", "target", r.Setup.Target, "flows", len(r.Traffic.Gen))
-	if r.Load, err = measure(ctx, lab, r.Traffic.Gen, d); err != nil {
-		return err
-	}
+	log.Info("load phase measured", "target", r.Setup.Target, "flows", len(r.Traffic.Gen))
 	for _, e := range r.Expectations {
 		if e.Kind != KeepsRate || r.Overloads[e.Overload] != nil {
 			continue
@@ -139,17 +140,35 @@ func (r *Result) run(ctx context.Context, lab *vethlab.Lab, d time.Duration, log
 		if gen == nil {
 			continue
 		}
-		ph, err := measure(ctx, lab, gen, d)
+		ph, err := r.phase(ctx, lab, gen, d)
 		if err != nil {
-			return err
+			return fmt.Errorf("overload of %s: %w", e.Overload, err)
 		}
 		ph.Overload = e.Overload
 		r.Overloads[e.Overload] = ph
-	}
-	if _, err := pacer.Stop(); err != nil {
-		return err
+		log.Info("overload phase measured", "target", r.Setup.Target, "class", e.Overload)
 	}
 	return nil
+}
+
+// phase measures gen for d through a pacer process started for it and
+// keeps the pacer's counters.
+func (r *Result) phase(ctx context.Context, lab *vethlab.Lab, gen []vethlab.Flow, d time.Duration) (*Phase, error) {
+	pacer, err := lab.StartPacer(ctx, r.Setup.Plan, vethlab.PacerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	defer pacer.Stop()
+	ph, err := measure(ctx, lab, gen, d)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := pacer.Stop()
+	if err != nil {
+		return nil, err
+	}
+	ph.Counters = rep.Counters
+	return ph, nil
 }
 
 // overloadMargin is how far above the port rate an overload phase offers:

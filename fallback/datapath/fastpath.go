@@ -33,6 +33,7 @@ import (
 type fastPath struct {
 	log      *slog.Logger
 	flows    *ebpf.Map // fastKey -> fastVal
+	verdicts *ebpf.Map // per CPU: the socket filter's last verdict (fastprog.go)
 	rev      *ebpf.Map // reverse counters; nil without Reverse
 	progs    []*ebpf.Program
 	links    []link.Link
@@ -107,11 +108,17 @@ func openFastPath(in, out *port, reverse bool, entries int, idle time.Duration, 
 	if err != nil {
 		return nil, fmt.Errorf("flow map: %w", err)
 	}
-	tc, err := fp.load("qp_fast_tc", ebpf.SchedCLS, flowTCProg(fp.flows.FD(), out.ifindex))
+	fp.verdicts, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name: "qp_fast_verdict", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: verdictLen, MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verdict map: %w", err)
+	}
+	tc, err := fp.load("qp_fast_tc", ebpf.SchedCLS, flowTCProg(fp.flows.FD(), fp.verdicts.FD(), out.ifindex))
 	if err != nil {
 		return nil, err
 	}
-	sock, err := fp.load("qp_fast_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD(), liveFD))
+	sock, err := fp.load("qp_fast_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD(), fp.verdicts.FD(), liveFD))
 	if err != nil {
 		return nil, err
 	}
@@ -329,5 +336,8 @@ func (fp *fastPath) closeObjects() {
 	}
 	if fp.rev != nil {
 		fp.rev.Close()
+	}
+	if fp.verdicts != nil {
+		fp.verdicts.Close()
 	}
 }

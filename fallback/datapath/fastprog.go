@@ -14,7 +14,8 @@ import (
 //   - flowSock, the socket filter of In's receive socket: it drops the
 //     frames flowTC will redirect. (Packet sockets bound to every protocol
 //     see a frame before tc ingress does, so without it both would
-//     forward the frame.)
+//     forward the frame.) It leaves its verdict for flowTC in the verdict
+//     map, see below.
 //   - reverseTC, tcx ingress of Out: every frame is counted and redirected
 //     to In's egress (the reverse direction is never shaped).
 //
@@ -23,6 +24,23 @@ import (
 // take only untagged IPv4 and IPv6 frames (no 802.1Q tag in the frame or
 // in the skb) that are not fragments, carrying TCP or UDP directly (no
 // IPv6 extension header); everything else is the pacer's.
+
+// The verdict map is a per-CPU array of one entry in which flowSock leaves
+// the key of the frame it judged and whether it dropped it. flowTC, which
+// runs next for that frame on that CPU (__netif_receive_skb_core delivers
+// to the taps, then runs tc ingress, with bottom halves off in between),
+// follows that verdict instead of reading the flow map a second time, and
+// clears it. Reading the map twice let a flow inserted between the two
+// reads be both kept by the socket and redirected: the frame left twice.
+// A frame the socket filter did not judge (a live-check drop) finds no
+// verdict for its key and is decided by the flow map alone.
+const (
+	verdictKey     = 0  // fastKeyLen bytes: the judged frame's flow key
+	verdictState   = 40 // u32: 0 none (or consumed), verdictDropped, verdictKept
+	verdictLen     = 48
+	verdictDropped = 1
+	verdictKept    = 2
+)
 
 // The flow map's key, in bytes: the layout fastKey encodes.
 const (
@@ -64,6 +82,7 @@ const (
 	stHdr = -104        // 64 bytes: the IP header as loaded
 	stSeg = -112        // GSO segment count
 	stTmp = -120        // bytes to store into the frame
+	stIdx = -124        // u32 0: the verdict map's key
 )
 
 // Ethertypes as the 32-bit load of skb->protocol (network order) reads on
@@ -212,26 +231,82 @@ func lookupFlow(flowsFD int) asm.Instructions {
 	}
 }
 
+// lookupVerdict emits R0 = this CPU's verdict entry, or a jump to miss.
+func lookupVerdict(verdictFD int, miss string) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.RFP, stIdx, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, verdictFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stIdx),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, miss),
+	}
+}
+
 // flowSockProg is the socket filter: drop (0) the frames of flows in the
-// map, keep the rest whole. With liveFD >= 0 it also drops every frame while
-// the pacer is dead (liveSockPrefix).
-func flowSockProg(flowsFD, liveFD int) asm.Instructions {
+// map, keep the rest whole, and leave the verdict for flowTCProg in the
+// verdict map. With liveFD >= 0 it also drops every frame while the pacer
+// is dead (liveSockPrefix).
+func flowSockProg(flowsFD, verdictFD, liveFD int) asm.Instructions {
 	p := append(liveSockPrefix(liveFD), parseFlow()...)
-	p = append(p, lookupFlow(flowsFD)...)
+	p = append(p, lookupVerdict(verdictFD, "judge")...)
+	p = append(p, asm.Mov.Reg(asm.R8, asm.R0))
+	for off := int16(0); off < fastKeyLen; off += 8 {
+		p = append(p,
+			asm.LoadMem(asm.R1, asm.RFP, stKey+off, asm.DWord),
+			asm.StoreMem(asm.R8, verdictKey+off, asm.R1, asm.DWord),
+		)
+	}
 	p = append(p,
+		asm.StoreImm(asm.R8, verdictState, verdictKept, asm.Word),
+		asm.LoadMapPtr(asm.R1, flowsFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "slow"),
+		asm.StoreImm(asm.R8, verdictState, verdictDropped, asm.Word),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	)
+	// No verdict entry (a per-CPU array's always has one): the map alone.
+	p = append(p, labelled("judge", lookupFlow(flowsFD))...)
+	return append(p,
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, sockKeepAll).WithSymbol("slow"),
 		asm.Return(),
 	)
-	return p
+}
+
+// followVerdict emits flowTCProg's reading of the socket filter's verdict:
+// a frame the socket kept goes to "slow" (the pacer has it); one it dropped,
+// or one it did not judge, goes on to the flow map lookup ("lookup"). The
+// entry is cleared when it matched.
+func followVerdict(verdictFD int) asm.Instructions {
+	p := lookupVerdict(verdictFD, "lookup")
+	for off := int16(0); off < fastKeyLen; off += 8 {
+		p = append(p,
+			asm.LoadMem(asm.R1, asm.R0, verdictKey+off, asm.DWord),
+			asm.LoadMem(asm.R2, asm.RFP, stKey+off, asm.DWord),
+			asm.JNE.Reg(asm.R1, asm.R2, "lookup"),
+		)
+	}
+	return append(p,
+		asm.LoadMem(asm.R1, asm.R0, verdictState, asm.Word),
+		asm.StoreImm(asm.R0, verdictState, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, verdictKept, "slow"),
+	)
 }
 
 // flowTCProg is the tcx ingress program of In: count, rewrite the DSCP and
-// redirect the frames of flows in the map to outIfindex's egress.
-func flowTCProg(flowsFD, outIfindex int) asm.Instructions {
+// redirect the frames of flows in the map to outIfindex's egress, but not
+// a frame the socket filter kept (verdictFD). A frame the socket dropped
+// whose flow left the map meanwhile (the sweeper expires idle flows) is
+// lost, as neither path has it.
+func flowTCProg(flowsFD, verdictFD, outIfindex int) asm.Instructions {
 	p := parseFlow()
-	p = append(p, lookupFlow(flowsFD)...)
+	p = append(p, followVerdict(verdictFD)...)
+	p = append(p, labelled("lookup", lookupFlow(flowsFD))...)
 	p = append(p,
 		asm.Mov.Reg(asm.R8, asm.R0),
 		// Bytes on the wire: a GSO frame leaves as gso_segs segments, each

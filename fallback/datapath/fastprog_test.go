@@ -4,18 +4,21 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/qosplane/qosplane/fallback"
 )
 
 // The fast path's programs run here in the kernel with BPF_PROG_TEST_RUN:
 // the verifier accepts them, and the bytes they write and the verdicts
-// they return are the kernel's. (The socket filter is exercised on real
-// sockets by TestFastPathLab: test runs of socket filters start at the IP
-// header, real packet sockets at the Ethernet header.)
+// they return are the kernel's. (A test run of a socket filter starts at
+// the IP header, where a real packet socket's starts at the Ethernet
+// header: sockFrame gives it the Ethernet header twice. TestFastPathLab
+// runs the filter on a real socket.)
 
 // testFrame describes a frame for the programs.
 type testFrame struct {
@@ -109,12 +112,14 @@ func (f testFrame) flow(mark uint8, rewrite bool) fallback.FastFlow {
 	return ff
 }
 
-// progEnv is a flow map with the flow TC program loaded on it.
+// progEnv is a flow map with the flow programs loaded on it.
 type progEnv struct {
-	flows *ebpf.Map
-	tc    *ebpf.Program
-	rev   *ebpf.Map
-	revTC *ebpf.Program
+	flows    *ebpf.Map
+	verdicts *ebpf.Map
+	tc       *ebpf.Program
+	sock     *ebpf.Program
+	rev      *ebpf.Map
+	revTC    *ebpf.Program
 }
 
 const testOutIfindex = 77
@@ -134,12 +139,16 @@ func loadProgs(t *testing.T) *progEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(fp.closeObjects)
-	env := &progEnv{flows: fp.flows, rev: fp.rev}
-	if env.tc, err = fp.load("qp_test_tc", ebpf.SchedCLS, flowTCProg(fp.flows.FD(), testOutIfindex)); err != nil {
+	fp.verdicts, err = ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: verdictLen, MaxEntries: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err = fp.load("qp_test_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD(), -1)); err != nil {
+	t.Cleanup(fp.closeObjects)
+	env := &progEnv{flows: fp.flows, rev: fp.rev, verdicts: fp.verdicts}
+	if env.tc, err = fp.load("qp_test_tc", ebpf.SchedCLS, flowTCProg(fp.flows.FD(), fp.verdicts.FD(), testOutIfindex)); err != nil {
+		t.Fatal(err)
+	}
+	if env.sock, err = fp.load("qp_test_sock", ebpf.SocketFilter, flowSockProg(fp.flows.FD(), fp.verdicts.FD(), -1)); err != nil {
 		t.Fatal(err)
 	}
 	if env.revTC, err = fp.load("qp_test_rev", ebpf.SchedCLS, reverseTCProg(fp.rev.FD(), testOutIfindex)); err != nil {
@@ -267,5 +276,91 @@ func TestReverseTCProgram(t *testing.T) {
 	var v revVal
 	if err := env.rev.Lookup(uint32(0), &v); err != nil || v.Pkts != 3 || v.Bytes != uint64(3*len(f)) {
 		t.Errorf("reverse counters %+v (%v), want 3 frames, %d bytes", v, err, 3*len(f))
+	}
+}
+
+// sockFrame is frame as a test run of a socket filter needs it: the run
+// pulls an Ethernet header (setting the skb's protocol from it) and a
+// packet socket's filter sees the frame from its Ethernet header, so the
+// header goes in twice.
+func sockFrame(frame []byte) []byte {
+	return append(append([]byte(nil), frame[:ethHdrLen]...), frame...)
+}
+
+// verdictOf returns the verdict entry of the CPU the test runs on.
+func (e *progEnv) verdictOf(t *testing.T, cpu int) (fastKey, uint32) {
+	t.Helper()
+	var all [][]byte
+	if err := e.verdicts.Lookup(uint32(0), &all); err != nil {
+		t.Fatal(err)
+	}
+	var k fastKey
+	copy(k[:], all[cpu][verdictKey:])
+	return k, binary.LittleEndian.Uint32(all[cpu][verdictState:])
+}
+
+// TestHandoverVerdict: the tc program follows the socket filter's verdict
+// on the frame it just judged, so a flow entering the map between the two
+// programs' runs leaves the frame to exactly one path (the race that sent
+// a frame twice at a flow's handover to the fast path).
+func TestHandoverVerdict(t *testing.T) {
+	env := loadProgs(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set unix.CPUSet
+	set.Set(0)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	f := testFrame{src: "10.0.0.1", dst: "10.0.0.2", proto: 17, sport: 4000, dport: 5001, tos: 46 << 2, payload: 100}
+	ff := f.flow(46, false)
+	key := keyOf(&ff)
+	sockRun := func() uint32 {
+		ret, err := env.sock.Run(&ebpf.RunOptions{Data: sockFrame(f.bytes())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ret
+	}
+	const keep = uint32(0xFFFFFFFF)
+
+	// The socket keeps the frame (no flow yet); the flow enters the map;
+	// the tc program must not redirect the frame the pacer already has.
+	if ret := sockRun(); ret != keep {
+		t.Fatalf("socket filter, flow not in the map: %d, want keep", ret)
+	}
+	if k, st := env.verdictOf(t, 0); k != key || st != verdictKept {
+		t.Fatalf("verdict after a kept frame: state %d, key match %v; want kept (%d) for the frame's key", st, k == key, verdictKept)
+	}
+	env.add(t, ff)
+	if ret, _ := env.run(t, env.tc, f.bytes(), 0, 0); ret != keep {
+		t.Fatalf("tc after the socket kept the frame: verdict %d, want TCX_NEXT: the pacer forwards it", int32(ret))
+	}
+	if _, st := env.verdictOf(t, 0); st != 0 {
+		t.Fatalf("verdict state %d after the tc program read it, want 0 (consumed)", st)
+	}
+	// The next frame: the socket drops it, the tc program redirects it.
+	if ret := sockRun(); ret != 0 {
+		t.Fatalf("socket filter, flow in the map: %d, want drop (0)", ret)
+	}
+	if _, st := env.verdictOf(t, 0); st != verdictDropped {
+		t.Fatalf("verdict after a dropped frame: state %d, want %d", st, verdictDropped)
+	}
+	if ret, _ := env.run(t, env.tc, f.bytes(), 0, 0); ret != tcActRedirect {
+		t.Fatalf("tc after the socket dropped the frame: verdict %d, want redirect", ret)
+	}
+	// A frame the socket did not judge (no verdict for its key): the map
+	// decides.
+	if ret, _ := env.run(t, env.tc, f.bytes(), 0, 0); ret != tcActRedirect {
+		t.Fatalf("tc without a verdict: %d, want redirect (flow in the map)", ret)
+	}
+	// A verdict left for another flow's frame is not followed.
+	other := f
+	other.sport++
+	if ret := sockRun(); ret != 0 {
+		t.Fatal("socket filter: want drop")
+	}
+	if ret, _ := env.run(t, env.tc, other.bytes(), 0, 0); ret != keep {
+		t.Fatalf("tc, another flow's verdict pending: %d, want TCX_NEXT (not in the map)", int32(ret))
 	}
 }
