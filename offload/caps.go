@@ -53,6 +53,10 @@ type Capabilities struct {
 	// TC count and gives every TC as many queues as there are channels, TC i
 	// at i × channels (bnxt_setup_mq_tc, bnxt_setup_msix), with no rates.
 	QueueLayout string `yaml:"queue-layout" json:"queue_layout,omitempty"`
+	// TCQueuesMax caps, for a rings-per-tc device, the queues each TC gets:
+	// with n TCs at most TCQueuesMax[n-1] (ixgbe_set_dcb_queues: 16 up to
+	// 4 TCs, 8 above). Empty: no cap beyond the channel count.
+	TCQueuesMax []int `yaml:"tc-queues-max" json:"tc_queues_max,omitempty"`
 
 	// Offload lists, per rule direction, the matches and actions the device
 	// executes in hardware. A direction that is absent offloads nothing.
@@ -237,6 +241,17 @@ func ParseProfile(file string, data []byte) (*Capabilities, error) {
 	case "", "rings-per-tc":
 	default:
 		bad("queue-layout", "unknown queue layout %q (use rings-per-tc or leave it out)", c.QueueLayout)
+	}
+	if len(c.TCQueuesMax) > 0 && c.QueueLayout != "rings-per-tc" {
+		bad("tc-queues-max", "caps a layout the driver makes: it needs queue-layout rings-per-tc")
+	}
+	if len(c.TCQueuesMax) > max(c.TrafficClasses, 1) {
+		bad("tc-queues-max", "%d entries for %d traffic classes", len(c.TCQueuesMax), c.TrafficClasses)
+	}
+	for i, n := range c.TCQueuesMax {
+		if n < 1 {
+			bad(fmt.Sprintf("tc-queues-max[%d]", i), "%d queues: want at least 1", n)
+		}
 	}
 	if c.TrafficClasses > 0 && c.Channels < c.TrafficClasses {
 		bad("channels", "%d channels cannot serve %d traffic classes", c.Channels, c.TrafficClasses)

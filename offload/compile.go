@@ -120,6 +120,14 @@ func (cc *compiler) notef(format string, args ...any) {
 	cc.tp.Notes = append(cc.tp.Notes, fmt.Sprintf(format, args...))
 }
 
+// noteOnce is notef for a note that may come up once per rule: the plan
+// says it once.
+func (cc *compiler) noteOnce(format string, args ...any) {
+	if n := fmt.Sprintf(format, args...); !slices.Contains(cc.tp.Notes, n) {
+		cc.tp.Notes = append(cc.tp.Notes, n)
+	}
+}
+
 // precedence maps a match's specificity to a tc filter pref: more specific
 // is lower. It depends on the match alone, so it is stable when flows are
 // added or removed.

@@ -101,17 +101,21 @@ func (cc *compiler) assignTCs() [][]*model.Class {
 
 // tcQueueCounts splits the channels among n TCs, the first ones taking
 // the remainder. A device that lays out its queues itself (rings-per-tc)
-// gives every TC all channels; one whose TC 0 needs a power of two gets the
+// gives every TC all channels, or its cap for n TCs (TCQueuesMax); one whose TC 0 needs a power of two gets the
 // largest that fits, the rest going to TC 1.
 func (cc *compiler) tcQueueCounts(n int) []uint16 {
 	c := cc.caps
 	channels := max(c.Channels, n)
 	counts := make([]uint16, n)
 	if c.QueueLayout == "rings-per-tc" {
-		for i := range counts {
-			counts[i] = uint16(channels)
+		per := channels
+		if n <= len(c.TCQueuesMax) {
+			per = min(per, c.TCQueuesMax[n-1])
 		}
-		cc.notef("%s lays out the transmit queues itself (mqprio is taken as a TC count): each TC gets %d queues, TC i from queue i × %d", c.Profile, channels, channels)
+		for i := range counts {
+			counts[i] = uint16(per)
+		}
+		cc.notef("%s lays out the transmit queues itself (mqprio is taken as a TC count): each TC gets %d queues, TC i from queue i × %d", c.Profile, per, per)
 		return counts
 	}
 	per, extra := channels/n, channels%n

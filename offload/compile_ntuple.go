@@ -74,7 +74,7 @@ func (cc *compiler) placeNtuple(r *Rule, cp *ClassPlan) {
 		}
 	}
 	if first == nil {
-		cc.notef("%s has no flower hw_tc on ingress: received flows are steered with ethtool ntuple rules to the first receive queue of their class's TC", c.Profile)
+		cc.noteOnce("%s has no flower hw_tc on ingress: received flows are steered with ethtool ntuple rules to the first receive queue of their class's TC", c.Profile)
 	}
 	unsupported := func(format string, args ...any) {
 		r.Where = Where{Placement: Unsupported, Reason: "ethtool ntuple: " + fmt.Sprintf(format, args...)}

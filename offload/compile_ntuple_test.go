@@ -47,7 +47,7 @@ func TestNtuplePlacement(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := (&Plan{Policy: "t", Targets: []*TargetPlan{tp}}).WriteText(&buf); err != nil || !strings.Contains(buf.String(), "ntuple queue 8 (tc 1)") {
+	if err := (&Plan{Policy: "t", Targets: []*TargetPlan{tp}}).WriteText(&buf); err != nil || !strings.Contains(buf.String(), "ntuple queue 16 (tc 1)") {
 		t.Errorf("plan text shows no ntuple action: %v\n%s", err, buf.String())
 	}
 	// The same flows on a profile with flower hw_tc stay flower rules.
@@ -73,4 +73,43 @@ func classIdx(tp *TargetPlan, name string) int {
 		}
 	}
 	return -1
+}
+
+// TestIxgbeQueueLayout: the ixgbe profile's plan lays the queues out as
+// ixgbe_set_dcb_queues does (16 per TC up to 4 TCs, 8 above), so the
+// device reads back what the plan says and ntuple rules name the queues
+// the driver gave the TC.
+func TestIxgbeQueueLayout(t *testing.T) {
+	tp := compileWith(t, parse(t, ntuplePolicy), profile(t, "ixgbe")).Targets[0]
+	if q := tp.Queues.TCs; len(q) != 2 || q[0].Count != 16 || q[1].Count != 16 || q[1].Offset != 16 {
+		t.Fatalf("2 TCs: layout %+v, want 16 queues each, TC 1 from 16", q)
+	}
+	many := `
+name: t
+classes:
+  - {name: c1, service: network-control}
+  - {name: c2, service: guaranteed, rate: 1Gbit}
+  - {name: c3, service: controlled-load, rate: 1Gbit}
+  - {name: c4, service: qualitative, priority: 3}
+  - {name: c5, service: qualitative, priority: 2}
+  - {name: be, service: best-effort}
+flows:
+  - {name: a, class: c5, direction: ingress, match: {protocol: udp, dst-port: 5000}}
+targets:
+  - {name: nic, kind: nic, interface: eth0, capacity: 10Gbit}
+`
+	tp = compileWith(t, parse(t, many), profile(t, "ixgbe")).Targets[0]
+	q := tp.Queues.TCs
+	if len(q) <= 4 {
+		t.Fatalf("%d TCs, want more than 4", len(q))
+	}
+	for i, tc := range q {
+		if tc.Count != 8 || int(tc.Offset) != 8*i {
+			t.Fatalf("%d TCs: TC %d has %d queues from %d, want 8 from %d", len(q), i, tc.Count, tc.Offset, 8*i)
+		}
+	}
+	c5 := tp.Classes[classIdx(tp, "c5")]
+	if a := ruleByID(t, tp, "a/ingress/eth0").Actions[0]; a.Queue != uint16(8*c5.TC) {
+		t.Errorf("rule a steers to queue %d, want %d (TC %d)", a.Queue, 8*c5.TC, c5.TC)
+	}
 }

@@ -229,3 +229,18 @@ offload:
 		}
 	}
 }
+
+// TestTCQueuesMaxChecked: a cap on the driver's layout needs that layout,
+// an entry per TC count at most and positive counts.
+func TestTCQueuesMaxChecked(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"traffic-classes: 2\nchannels: 4\ntc-queues-max: [4]\n", "tc-queues-max: caps a layout the driver makes: it needs queue-layout rings-per-tc"},
+		{"traffic-classes: 2\nchannels: 4\nqueue-layout: rings-per-tc\ntc-queues-max: [4, 4, 4]\n", "tc-queues-max: 3 entries for 2 traffic classes"},
+		{"traffic-classes: 2\nchannels: 4\nqueue-layout: rings-per-tc\ntc-queues-max: [4, 0]\n", "tc-queues-max[1]: 0 queues: want at least 1"},
+	} {
+		_, err := ParseProfile("bad.yaml", []byte("profile: x\nkind: nic\n"+c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.yaml, err, c.want)
+		}
+	}
+}

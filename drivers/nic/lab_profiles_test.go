@@ -14,8 +14,8 @@ import (
 	"github.com/qosplane/qosplane/offload"
 )
 
-// The i40e, bnxt and cxgb4 profiles each on the qostestnic netdev that
-// refuses what that driver refuses in Linux 6.1 (qtn5, qtn6, qtn7; see
+// The ixgbe, i40e, bnxt and cxgb4 profiles each on the qostestnic netdev
+// that refuses what that driver refuses in Linux 6.1 (qtn3, qtn5-7; see
 // qtn_main.c): a policy that uses what the profile offloads, compiled
 // for the probed device and applied; the device holds the plan, reads back
 // equal, a re-apply makes no writes, a failure injected at each offload
@@ -25,6 +25,47 @@ var profileLab = []struct {
 	// check looks at the device after apply.
 	check func(t *testing.T, tp *offload.TargetPlan, st *qtnstate.State)
 }{
+	{"qtn3", "ixgbe", `
+name: x82599
+classes:
+  - {name: storage, service: guaranteed, rate: 4Gbit, mark: {dscp: 26, pcp: 3}}
+  - {name: web, service: controlled-load, rate: 2Gbit}
+  - {name: be, service: best-effort}
+flows:
+  - {name: iscsi, class: storage, direction: both, match: {protocol: tcp, dst-port: 3260}}
+  - {name: https, class: web, direction: ingress, match: {protocol: tcp, dst-port: 443}}
+  - {name: dns, class: be, direction: ingress, match: {protocol: udp, dst-port: 53}}
+targets: [{name: nic, kind: nic, interface: qtn3, capacity: 10Gbit}]
+`, func(t *testing.T, tp *offload.TargetPlan, st *qtnstate.State) {
+		// ixgbe_set_dcb_queues' layout (16 queues per TC up to 4 TCs),
+		// no rates; it is what the plan says.
+		if m := st.Mqprio; m == nil || !reflect.DeepEqual(m.Count, []int{16, 16, 16}) || !reflect.DeepEqual(m.Offset, []int{0, 16, 32}) ||
+			!reflect.DeepEqual(m.MaxRate, []uint64{0, 0, 0}) {
+			t.Fatalf("mqprio %+v", st.Mqprio)
+		}
+		// One ntuple rule per flow, each to its TC's first queue: TC 2's
+		// (32) lies past the 16 channels, in the rx queues DCB mode adds.
+		if len(st.Ntuple) != 3 {
+			t.Fatalf("ntuple %+v", st.Ntuple)
+		}
+		past := false
+		for _, r := range st.Ntuple {
+			cls := map[uint16]string{3260: "storage", 443: "web", 53: "be"}[r.DstPort]
+			var want int64 = -1
+			for _, c := range tp.Classes {
+				if c.Name == cls {
+					want = int64(tp.Queues.TCs[c.TC].Offset)
+				}
+			}
+			if r.Queue != want {
+				t.Errorf("ntuple rule %+v: queue %d, want %d (class %s)", r, r.Queue, want, cls)
+			}
+			past = past || r.Queue >= 16
+		}
+		if !past {
+			t.Errorf("no rule steers past the 16 channels: %+v", st.Ntuple)
+		}
+	}},
 	{"qtn5", "i40e", `
 name: adq
 classes:

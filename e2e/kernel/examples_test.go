@@ -285,12 +285,12 @@ func hasPeakMeter(r *offload.Rule) bool {
 	return false
 }
 
-// host.yaml on the i40e, bnxt and cxgb4 test netdevs (qtn5-7, which refuse
+// host.yaml on the ixgbe, i40e, bnxt and cxgb4 test netdevs (qtn3, qtn5-7, which refuse
 // what those drivers refuse in Linux 6.1), each probed by its driver name:
 // applied, the device holds the plan and reads back equal, a re-apply and a
 // restarted driver make no writes, remove clears it.
 func TestExampleHostOnNewProfiles(t *testing.T) {
-	for _, c := range []struct{ dev, profile string }{{"qtn5", "i40e"}, {"qtn6", "bnxt"}, {"qtn7", "cxgb4"}} {
+	for _, c := range []struct{ dev, profile string }{{"qtn3", "ixgbe"}, {"qtn5", "i40e"}, {"qtn6", "bnxt"}, {"qtn7", "cxgb4"}} {
 		t.Run(c.profile, func(t *testing.T) {
 			needIface(t, c.dev)
 			dir := t.TempDir()

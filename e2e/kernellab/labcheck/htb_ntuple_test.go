@@ -1,6 +1,7 @@
 package labcheck
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -120,5 +121,52 @@ func TestNtupleOnIxgbe(t *testing.T) {
 	}
 	if n := len(state(t, "qtn3").Ntuple); n != 0 {
 		t.Fatalf("ntuple off left %d rules", n)
+	}
+}
+
+// qtn3 takes mqprio as ixgbe does (__ixgbe_setup_tc, ixgbe_set_dcb_queues):
+// a TC count of at most 8 with the driver's layout (16 queues per TC up to
+// 4 TCs, 8 above; 64 tx queues), no rates; in DCB mode an ntuple rule may
+// name any of rss_i x TCs rx queues.
+func TestIxgbeMqprioTCCount(t *testing.T) {
+	requireLab(t)
+	const dev = "qtn3"
+	ethtool := func(args ...string) (string, error) { return run(ethtoolBin, args...) }
+	tcFails(t, "qdisc", "add", "dev", dev, "root", "handle", "100:", "mqprio", "num_tc", "9", "map", "0", "1", "2", "3", "4", "5", "6", "7", "8",
+		"queues", "1@0", "1@1", "1@2", "1@3", "1@4", "1@5", "1@6", "1@7", "1@8", "hw", "1")
+	wantLastError(t, state(t, dev), "mqprio", "qostestnic: ixgbe_setup_tc: more TCs than dcb_cfg.num_tcs.pg_tcs (8)")
+
+	rootMqprio(t, dev, "num_tc", "3", "map", "0", "1", "2", "queues", "2@0", "2@2", "4@4", "hw", "1",
+		"mode", "channel", "shaper", "bw_rlimit", "max_rate", "1gbit", "1gbit", "1gbit")
+	s := state(t, dev)
+	if m := s.Mqprio; m == nil || !reflect.DeepEqual(m.Count, []int{16, 16, 16}) || !reflect.DeepEqual(m.Offset, []int{0, 16, 32}) ||
+		!reflect.DeepEqual(m.MaxRate, []uint64{0, 0, 0}) {
+		t.Fatalf("mqprio %+v", s.Mqprio)
+	}
+	out, err := run(tcBin, "qdisc", "show", "dev", dev, "root")
+	if err != nil || !strings.Contains(out, "queues:(0:15) (16:31) (32:47)") {
+		t.Fatalf("tc qdisc show dev %s root: %v\n%s", dev, err, out)
+	}
+	if out, err := ethtool("-K", dev, "ntuple", "on"); err != nil {
+		t.Fatalf("ethtool -K %s ntuple on: %v\n%s", dev, err, out)
+	}
+	t.Cleanup(func() { _, _ = ethtool("-K", dev, "ntuple", "off") })
+	// ethtool may exit 0 on a refusal: the device's state is what counts.
+	_, _ = ethtool("-N", dev, "flow-type", "tcp4", "dst-port", "80", "action", "47", "loc", "1")
+	if n := state(t, dev).Ntuple; len(n) != 1 || n[0].Queue != 47 {
+		t.Fatalf("rule to rx queue 47 of 48: %+v", n)
+	}
+	_, _ = ethtool("-N", dev, "flow-type", "tcp4", "dst-port", "80", "action", "48", "loc", "2")
+	wantLastError(t, state(t, dev), "ntuple", "qostestnic: queue out of range")
+
+	// Five TCs: 8 queues each.
+	if out, err := ethtool("-K", dev, "ntuple", "off"); err != nil {
+		t.Fatalf("ntuple off: %v\n%s", err, out)
+	}
+	tc(t, "qdisc", "del", "dev", dev, "root")
+	tc(t, "qdisc", "add", "dev", dev, "root", "handle", "100:", "mqprio", "num_tc", "5", "map", "0", "1", "2", "3", "4",
+		"queues", "1@0", "1@1", "1@2", "1@3", "1@4", "hw", "1")
+	if m := state(t, dev).Mqprio; m == nil || !reflect.DeepEqual(m.Count, []int{8, 8, 8, 8, 8}) || !reflect.DeepEqual(m.Offset, []int{0, 8, 16, 24, 32}) {
+		t.Fatalf("5 TCs: mqprio %+v", m)
 	}
 }

@@ -46,6 +46,13 @@ enum qtn_profile {
 /* bnxt: bp->max_tc, the firmware's CoS queues (at most 8). */
 #define QTN_BNXT_MAX_TC 8
 
+/* ixgbe (82599, X540, X550), Linux 6.1: up to 8 TCs (ixgbe_setup_tc,
+ * dcb_cfg.num_tcs.pg_tcs); the netdev has MAX_TX_QUEUES (IXGBE_MAX_FDIR_INDICES
+ * + 1 = 64) tx queues (ixgbe_probe), and RSS at most IXGBE_MAX_RSS_INDICES
+ * (16) of them. */
+#define QTN_IXGBE_MAX_TC 8
+#define QTN_IXGBE_TXQ 64
+
 /* The fields of ixgbe's union ixgbe_atr_input mask that ethtool sets. */
 struct qtn_nfc_mask {
 	bool l4;	/* L4 type matched (not IXGBE_ATR_FLOW_TYPE_IPV4) */
@@ -172,6 +179,7 @@ void qtn_record(struct qtn_priv *p, const char *op, int err, const char *msg,
 })
 
 int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m);
+unsigned int qtn_rx_queues(struct qtn_priv *p);
 int qtn_setup_block(struct qtn_priv *p, struct flow_block_offload *f);
 void qtn_flower_free_all(struct qtn_priv *p);
 

@@ -8,9 +8,10 @@
  *   qtn2    profile mlx5-switchdev uplink, driver "mlx5_core", 16 queues
  *   qtn2r0  representor of VF 0 on qtn2's eswitch, 1 queue
  *   qtn2r1  representor of VF 1 on qtn2's eswitch, 1 queue
- *   qtn3    profile ixgbe, driver "ixgbe", 16 queues: ethtool ntuple rules
- *           (qtn_ntuple.c; NETIF_F_NTUPLE changeable, off at load), no flower
- *           and no mqprio offload
+ *   qtn3    profile ixgbe, driver "ixgbe", 16 channels (RSS), 64 tx queues:
+ *           ethtool ntuple rules (qtn_ntuple.c; NETIF_F_NTUPLE changeable,
+ *           off at load), mqprio taken as a TC count with the driver's layout
+ *           (__ixgbe_setup_tc, ixgbe_set_dcb_queues), no flower
  *   qtn4    profile mlx5 (NIC mode) with HTB offload (qtn_htb.c), driver
  *           "mlx5_core", 16 queues + QTN_HTB_MAX_LEAVES QoS tx queues
  *   qtn5    profile i40e (ADQ), driver "i40e", 16 queues: channel mqprio
@@ -165,8 +166,9 @@ static int qtn_setup_tc(struct net_device *dev, enum tc_setup_type type,
 {
 	struct qtn_priv *p = netdev_priv(dev);
 
-	/* The ixgbe profile emulates ntuple only: no flower, no mqprio. */
-	if (p->profile == QTN_PROFILE_IXGBE)
+	/* ixgbe: mqprio; its block callback takes cls_u32 only (no flower),
+	 * and it has no HTB offload. */
+	if (p->profile == QTN_PROFILE_IXGBE && type != TC_SETUP_QDISC_MQPRIO)
 		return -EOPNOTSUPP;
 	switch (type) {
 	case TC_SETUP_QDISC_MQPRIO:
@@ -337,7 +339,7 @@ static const struct qtn_def qtn_defs[] = {
 	{ "qtn2", QTN_PROFILE_MLX5_SWITCHDEV, -1, QTN_MAX_QUEUES },
 	{ "qtn2r0", QTN_PROFILE_MLX5_SWITCHDEV, 0, 1 },
 	{ "qtn2r1", QTN_PROFILE_MLX5_SWITCHDEV, 1, 1 },
-	{ "qtn3", QTN_PROFILE_IXGBE, -1, QTN_MAX_QUEUES },
+	{ "qtn3", QTN_PROFILE_IXGBE, -1, QTN_MAX_QUEUES, false, QTN_IXGBE_TXQ },
 	{ "qtn4", QTN_PROFILE_MLX5, -1, QTN_MAX_QUEUES, true },
 	{ "qtn5", QTN_PROFILE_I40E, -1, QTN_MAX_QUEUES },
 	/* bnxt: 8 rings per TC, up to QTN_BNXT_MAX_TC TCs (bnxt_check_rings). */

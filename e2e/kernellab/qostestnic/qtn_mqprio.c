@@ -214,11 +214,52 @@ static int qtn_mqprio_bnxt(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 	return netdev_get_num_tc(p->dev) == q->num_tc;
 }
 
+/*
+ * __ixgbe_setup_tc / ixgbe_setup_tc / ixgbe_set_dcb_queues (ixgbe_main.c,
+ * ixgbe_lib.c), 6.1, 82599 and later: mqprio is a TC count of at most 8;
+ * mode, shaper, rates and the queues asked for are not looked at. Each TC
+ * gets rss_i queues from i x rss_i, rss_i = min(num_tx_queues / TCs, 8 above
+ * 4 TCs else 16, the RSS limit (the channel count)); rx likewise
+ * (num_rx_queues = rss_i x TCs). Returns 1 when the TC count is the one the
+ * device has (nothing to do).
+ */
+static int qtn_mqprio_ixgbe(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
+{
+	struct tc_mqprio_qopt *q = &m->qopt;
+
+	q->hw = TC_MQPRIO_HW_OFFLOAD_TCS;
+	if (q->num_tc > QTN_IXGBE_MAX_TC)
+		return QTN_REFUSE(p, NULL, OP, -EINVAL,
+				  "ixgbe_setup_tc: more TCs than dcb_cfg.num_tcs.pg_tcs (8)", NULL);
+	return netdev_get_num_tc(p->dev) == q->num_tc;
+}
+
+/* The queues a TC gets from a driver that lays them out itself. */
+static unsigned int qtn_driver_tc_queues(struct qtn_priv *p, unsigned int num_tc)
+{
+	unsigned int n = p->channels;
+
+	if (p->profile == QTN_PROFILE_IXGBE) {
+		n = min(n, p->dev->num_tx_queues / num_tc);
+		n = min(n, num_tc > 4 ? 8U : 16U);
+	}
+	return n;
+}
+
+/* Rx queues an ntuple rule may steer to: every channel, or with ixgbe in
+ * DCB mode rss_i per TC (adapter->num_rx_queues). */
+unsigned int qtn_rx_queues(struct qtn_priv *p)
+{
+	if (p->profile == QTN_PROFILE_IXGBE && p->mqprio.active)
+		return p->mqprio.count[0] * p->mqprio.num_tc;
+	return p->channels;
+}
+
 static void qtn_mqprio_clear(struct qtn_priv *p)
 {
 	memset(&p->mqprio, 0, sizeof(p->mqprio));
 	netdev_reset_tc(p->dev);
-	if (p->profile == QTN_PROFILE_BNXT)
+	if (p->profile == QTN_PROFILE_BNXT || p->profile == QTN_PROFILE_IXGBE)
 		netif_set_real_num_tx_queues(p->dev, p->channels);
 }
 
@@ -245,10 +286,11 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 				 "mqprio is not supported on representors", NULL);
 		goto out;
 	}
-	/* i40e_setup_tc, bnxt_setup_tc and cxgb_setup_tc_mqprio do not look
-	 * at the feature. */
+	/* i40e_setup_tc, bnxt_setup_tc, cxgb_setup_tc_mqprio and
+	 * __ixgbe_setup_tc do not look at the feature. */
 	if (!(p->dev->features & NETIF_F_HW_TC) && p->profile != QTN_PROFILE_I40E &&
-	    p->profile != QTN_PROFILE_BNXT && p->profile != QTN_PROFILE_CXGB4) {
+	    p->profile != QTN_PROFILE_BNXT && p->profile != QTN_PROFILE_CXGB4 &&
+	    p->profile != QTN_PROFILE_IXGBE) {
 		err = QTN_REFUSE(p, NULL, OP, -EINVAL,
 				 "hw-tc-offload is off: turn it on with ethtool -K", NULL);
 		goto out;
@@ -264,7 +306,8 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 		err = qtn_mqprio_validate_cxgb4(p, m);
 		break;
 	case QTN_PROFILE_BNXT:
-		err = qtn_mqprio_bnxt(p, m);
+	case QTN_PROFILE_IXGBE:
+		err = p->profile == QTN_PROFILE_BNXT ? qtn_mqprio_bnxt(p, m) : qtn_mqprio_ixgbe(p, m);
 		if (err == 1) {
 			err = 0;
 			goto out;
@@ -280,13 +323,15 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 		goto out;
 	}
 
-	if (p->profile == QTN_PROFILE_BNXT) {
+	if (p->profile == QTN_PROFILE_BNXT || p->profile == QTN_PROFILE_IXGBE) {
 		/* The driver's layout replaces the request's. */
+		unsigned int n = qtn_driver_tc_queues(p, q->num_tc);
+
 		for (i = 0; i < q->num_tc; i++) {
-			q->count[i] = p->channels;
-			q->offset[i] = i * p->channels;
+			q->count[i] = n;
+			q->offset[i] = i * n;
 		}
-		err = netif_set_real_num_tx_queues(p->dev, q->num_tc * p->channels);
+		err = netif_set_real_num_tx_queues(p->dev, q->num_tc * n);
 		if (err)
 			goto out;
 	}
@@ -312,8 +357,8 @@ int qtn_setup_mqprio(struct qtn_priv *p, struct tc_mqprio_qopt_offload *m)
 	p->mqprio.flags = m->flags;
 	memcpy(p->mqprio.min_rate, m->min_rate, sizeof(p->mqprio.min_rate));
 	memcpy(p->mqprio.max_rate, m->max_rate, sizeof(p->mqprio.max_rate));
-	if (p->profile == QTN_PROFILE_BNXT) {
-		/* bnxt programs no rate from mqprio. */
+	if (p->profile == QTN_PROFILE_BNXT || p->profile == QTN_PROFILE_IXGBE) {
+		/* bnxt and ixgbe program no rate from mqprio. */
 		memset(p->mqprio.min_rate, 0, sizeof(p->mqprio.min_rate));
 		memset(p->mqprio.max_rate, 0, sizeof(p->mqprio.max_rate));
 	}

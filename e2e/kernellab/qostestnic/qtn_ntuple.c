@@ -179,9 +179,9 @@ static int qtn_nfc_add(struct qtn_priv *p, struct ethtool_rxnfc *cmd)
 	if (fs->ring_cookie != RX_CLS_FLOW_DISC) {
 		u64 ring = ethtool_get_flow_spec_ring(fs->ring_cookie);
 
-		if (ethtool_get_flow_spec_ring_vf(fs->ring_cookie) || ring >= p->channels) {
+		if (ethtool_get_flow_spec_ring_vf(fs->ring_cookie) || ring >= qtn_rx_queues(p)) {
 			snprintf(detail, sizeof(detail), "ring_cookie %#llx, %u rx queues",
-				 fs->ring_cookie, p->channels);
+				 fs->ring_cookie, qtn_rx_queues(p));
 			return QTN_REFUSE(p, NULL, "ntuple", -EINVAL, "queue out of range", detail);
 		}
 	}
@@ -259,7 +259,7 @@ static int qtn_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd, u32 *loc
 	mutex_lock(&p->lock);
 	switch (cmd->cmd) {
 	case ETHTOOL_GRXRINGS:
-		cmd->data = p->channels;
+		cmd->data = qtn_rx_queues(p);
 		err = 0;
 		break;
 	case ETHTOOL_GRXCLSRLCNT:

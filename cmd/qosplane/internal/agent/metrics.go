@@ -33,6 +33,7 @@ var (
 	descBytes   = prometheus.NewDesc("qosplane_class_bytes_total", "Bytes the class sent.", classLabels, nil)
 	descPackets = prometheus.NewDesc("qosplane_class_packets_total", "Packets the class sent.", classLabels, nil)
 	descDrops   = prometheus.NewDesc("qosplane_class_drops_total", "Packets of the class dropped.", classLabels, nil)
+	descQDrops  = prometheus.NewDesc("qosplane_class_queue_drops_total", "Packets of the class dropped because its queue was full (part of the drops; 0 where the device does not tell them apart).", classLabels, nil)
 	descConf    = prometheus.NewDesc("qosplane_class_conforming_bytes_total", "Conforming bytes of the class.", classLabels, nil)
 	descNonConf = prometheus.NewDesc("qosplane_class_nonconforming_bytes_total", "Non-conforming bytes of the class.", classLabels, nil)
 	descCfgRate = prometheus.NewDesc("qosplane_class_configured_rate_bits", "The class's committed rate in bit/s.", classLabels, nil)
@@ -46,7 +47,7 @@ var (
 type collector struct{ a *Agent }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descPackets, descDrops, descConf, descNonConf, descCfgRate, descRate, descUp, descFails, descValid} {
+	for _, d := range []*prometheus.Desc{descBytes, descPackets, descDrops, descQDrops, descConf, descNonConf, descCfgRate, descRate, descUp, descFails, descValid} {
 		ch <- d
 	}
 }
@@ -71,6 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(cc.Bytes), l...)
 			ch <- prometheus.MustNewConstMetric(descPackets, prometheus.CounterValue, float64(cc.Packets), l...)
 			ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(cc.Drops), l...)
+			ch <- prometheus.MustNewConstMetric(descQDrops, prometheus.CounterValue, float64(cc.QueueDrops), l...)
 			ch <- prometheus.MustNewConstMetric(descConf, prometheus.CounterValue, float64(cc.ConformingBytes), l...)
 			ch <- prometheus.MustNewConstMetric(descNonConf, prometheus.CounterValue, float64(cc.NonConformingBytes), l...)
 			ch <- prometheus.MustNewConstMetric(descCfgRate, prometheus.GaugeValue, float64(cl.Configured), l...)
