@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
 
+	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -441,14 +441,14 @@ func classOp(ns *state, op offload.Op) error {
 // featureStep turns the netdev feature name (hw-tc-offload,
 // rx-ntuple-filter) on for dev when it is off, and records dev in *rec.
 func (d *Driver) featureStep(dev, name string, rec *[]string) (*step, error) {
-	et, err := ethtool.NewEthtool()
+	et, err := ethtoolnfc.Open()
 	if err != nil {
 		return nil, fmt.Errorf("ethtool: %w", err)
 	}
 	defer et.Close()
-	feats, err := et.FeaturesWithState(dev)
+	feats, err := et.Features(dev)
 	if err != nil {
-		return nil, fmt.Errorf("ethtool features of %s: %w", dev, err)
+		return nil, err
 	}
 	f, ok := feats[name]
 	if !ok || f.Active {
@@ -463,13 +463,10 @@ func (d *Driver) featureStep(dev, name string, rec *[]string) (*step, error) {
 // setFeature turns the netdev feature name on or off (ethtool -K).
 func (d *Driver) setFeature(dev, name string, on bool) error {
 	d.c.writes.Add(1)
-	et, err := ethtool.NewEthtool()
+	et, err := ethtoolnfc.Open()
 	if err != nil {
 		return fmt.Errorf("ethtool: %w", err)
 	}
 	defer et.Close()
-	if err := et.Change(dev, map[string]bool{name: on}); err != nil {
-		return fmt.Errorf("ethtool -K %s %s %v: %w", dev, name, on, err)
-	}
-	return nil
+	return et.SetFeature(dev, name, on)
 }

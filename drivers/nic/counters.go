@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/safchain/ethtool"
-
+	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
@@ -84,16 +83,12 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 // DeviceStats returns the interface's ethtool statistics (ethtool -S),
 // which carry the NIC's own per-queue and per-priority counters.
 func (d *Driver) DeviceStats() (map[string]uint64, error) {
-	et, err := ethtool.NewEthtool()
+	et, err := ethtoolnfc.Open()
 	if err != nil {
 		return nil, fmt.Errorf("ethtool: %w", err)
 	}
 	defer et.Close()
-	st, err := et.Stats(d.dev.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("ethtool -S %s: %w", d.dev.Interface, err)
-	}
-	return st, nil
+	return et.Stats(d.dev.Interface)
 }
 
 type classStats struct{ bytes, packets, drops, backlog uint64 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/Mellanox/rdmamap"
-	"github.com/safchain/ethtool"
 
 	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/model"
@@ -48,35 +47,30 @@ func readSysfs(sysfs, iface, file string) string {
 
 // probeDevice reads the device through ethtool (ioctl), sysfs and rdmamap.
 func probeDevice(sysfs, iface string) (*DeviceInfo, error) {
-	et, err := ethtool.NewEthtool()
+	// Every SIOCETHTOOL request goes through our own client: safchain/
+	// ethtool's may lose the kernel's answer when the goroutine's stack
+	// moves (see ethtoolnfc's drvinfo.go), and an empty driver name would
+	// pick profile none.
+	et, err := ethtoolnfc.Open()
 	if err != nil {
 		return nil, fmt.Errorf("ethtool: %w", err)
 	}
 	defer et.Close()
-	// The driver name and channel counts come from our own ioctls (heap
-	// buffers, see ethtoolnfc.Client.DriverName): safchain/ethtool's lose
-	// the kernel's answer when the goroutine's stack moves, and an empty
-	// driver name would pick profile none.
-	nfc, err := ethtoolnfc.Open()
-	if err != nil {
-		return nil, fmt.Errorf("ethtool: %w", err)
-	}
-	defer nfc.Close()
 	info := new(DeviceInfo)
-	if info.Driver, err = nfc.DriverName(iface); err != nil {
+	if info.Driver, err = et.DriverName(iface); err != nil {
 		return nil, err
 	}
-	feats, err := et.FeaturesWithState(iface)
+	feats, err := et.Features(iface)
 	if err != nil {
-		return nil, fmt.Errorf("ethtool features of %s: %w", iface, err)
+		return nil, err
 	}
 	if f, ok := feats["hw-tc-offload"]; ok {
-		info.HWTCOffloadChangeable, info.HWTCOffloadOn = f.Available, f.Active
+		info.HWTCOffloadChangeable, info.HWTCOffloadOn = f.Changeable, f.Active
 	}
-	if ch, err := nfc.Channels(iface); err == nil {
+	if ch, err := et.Channels(iface); err == nil {
 		info.Channels = int(max(ch.Combined, ch.TX))
 	}
-	if speed, err := et.CmdGet(&ethtool.EthtoolCmd{}, iface); err == nil && speed != 0 && speed != 0xFFFFFFFF && speed != 0xFFFF {
+	if speed, err := et.Speed(iface); err == nil && speed != 0 {
 		info.Speed = model.Rate(speed) * 1_000_000
 	} else if s, err := strconv.ParseUint(readSysfs(sysfs, iface, "speed"), 10, 32); err == nil && s > 0 {
 		info.Speed = model.Rate(s) * 1_000_000

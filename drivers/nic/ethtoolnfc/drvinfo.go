@@ -7,11 +7,13 @@ import (
 )
 
 // Driver information and channel counts (ETHTOOL_GDRVINFO, ETHTOOL_GCHANNELS)
-// through the same SIOCETHTOOL ioctl as the NFC requests, on heap buffers.
-// safchain/ethtool passes the address of a stack variable to the kernel as
-// a uintptr, which a stack growth between taking it and the syscall leaves
-// pointing at the old stack: the kernel's answer is lost and the caller
-// reads zeros (an empty driver name, 0 channels). The probe asks here.
+// through the same SIOCETHTOOL ioctl as the NFC requests. safchain/ethtool
+// passes the address of a stack variable to the kernel as a uintptr
+// argument of a Go function call, whose stack check may grow (move) the
+// stack first: the kernel's answer goes to the old stack and the caller
+// reads zeros (an empty driver name, 0 channels). Client.ioctl turns the
+// address into a uintptr right before the syscall, with no call that can
+// move the stack in between. The probe asks here.
 const (
 	cmdGetDrvInfo  = 0x00000003 // ETHTOOL_GDRVINFO
 	cmdGetChannels = 0x0000003c // ETHTOOL_GCHANNELS

@@ -3,7 +3,9 @@
 // rules `ethtool -N dev flow-type tcp4 ... action Q` installs. It covers the
 // IPv4 flow types (tcp4, udp4, sctp4 and ip4 "user" flows) with the FLOW_EXT
 // extension, which is what ixgbe, i40e and bnxt accept; safchain/ethtool has
-// no RX NFC.
+// no RX NFC. The other SIOCETHTOOL requests qosplane makes (driver name,
+// channels, features, link speed, statistics) are here too, on buffers
+// whose address reaches the kernel intact (drvinfo.go, features.go).
 //
 // Layout (include/uapi/linux/ethtool.h, x86_64 and every 64-bit ABI; the
 // 32-bit compat layout differs and is not supported):
