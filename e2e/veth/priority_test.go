@@ -17,7 +17,7 @@ import (
 // would wait what low waits). Kernel HTB with the same split is measured
 // first, as the peer: on a machine whose own path is slower than 1 ms at
 // p99 (the kernel's probe above it), the pacer is held to the kernel's
-// p99 instead.
+// p99 instead, up to 2 ms.
 func TestStrictPriority(t *testing.T) {
 	br := newLab(t, vethlab.Bridge)
 	rt := newLab(t, vethlab.Route)
@@ -36,7 +36,9 @@ func TestStrictPriority(t *testing.T) {
 	}
 	const d = 4500 * time.Millisecond
 	rec := map[uint16]uint8{1: vethlab.RecordDelay, 2: vethlab.RecordDelay}
-	bound := int64(time.Millisecond) // the probe's delay p99
+	// The probe's delay p99: 1 ms, or the kernel peer's p99 where this
+	// machine's path is slower, but never above maxBound.
+	bound, maxBound := int64(time.Millisecond), int64(2*time.Millisecond)
 	for _, impl := range []string{"kernel-htb", "pacer"} {
 		body := func(c *checker) {
 			var r *result
@@ -60,7 +62,7 @@ func TestStrictPriority(t *testing.T) {
 			report(t, "impl=%s high=%s (offered 41Mbit/s, loss %s) low=%s (loss %s) probe_delay_p50=%v p99=%v low_delay_p50=%v",
 				impl, mbit(hiSum), pct(r.loss(0)), mbit(vethlab.Mean(low)), pct(r.loss(2)), time.Duration(p50), time.Duration(p99), time.Duration(lowP50))
 			if impl != "pacer" {
-				bound = max(bound, p99)
+				bound = min(max(bound, p99), maxBound)
 				return
 			}
 			if dev := vethlab.MaxDev(high, 40e6); dev > 0.01 {
@@ -73,7 +75,7 @@ func TestStrictPriority(t *testing.T) {
 				c.Errorf("low class windows %v, want the rest of the port (%s) ±2%%", low, mbit(100e6-hiSum))
 			}
 			if p99 > bound {
-				c.Errorf("probe delay p99 %v with low saturating, want <= %v (1ms, or the kernel peer's p99 if above)", time.Duration(p99), time.Duration(bound))
+				c.Errorf("probe delay p99 %v with low saturating, want <= %v (1ms, or the kernel peer's p99 up to 2ms)", time.Duration(p99), time.Duration(bound))
 			}
 			if p99 > lowP50/4 {
 				c.Errorf("probe delay p99 %v, low's median %v: the probe waits behind low", time.Duration(p99), time.Duration(lowP50))
