@@ -113,3 +113,29 @@ func removeAll(t *testing.T, d *Driver) {
 		}
 	})
 }
+
+// applyFailingEach applies want with a failure injected at offload
+// operation 1, 2, … (qostestnic's fail_nth) until the apply passes, at
+// most limit times; after each failed apply check looks at the error and
+// the device. It returns the n at which the apply passed.
+func applyFailingEach(t *testing.T, d *Driver, want *offload.TargetPlan, limit int, check func(n int, err error)) int {
+	t.Helper()
+	ctx := context.Background()
+	for n := 1; n <= limit; n++ {
+		cur, err := d.Current(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := qtnstate.SetFailNth(n); err != nil {
+			t.Fatal(err)
+		}
+		err = d.Apply(ctx, want, offload.Diff(cur, want))
+		_ = qtnstate.SetFailNth(0)
+		if err == nil {
+			return n
+		}
+		check(n, err)
+	}
+	t.Fatalf("the plan never applied in %d tries", limit)
+	return 0
+}

@@ -296,22 +296,12 @@ func TestLabHTBOffload(t *testing.T) {
 			t.Fatalf("%s: Current %+v %v", what, cur, err)
 		}
 	}
-	n := 1
-	for ; ; n++ {
-		if err := qtnstate.SetFailNth(n); err != nil {
-			t.Fatal(err)
-		}
-		cur, _ := d.Current(ctx)
-		err := d.Apply(ctx, want, offload.Diff(cur, want))
-		_ = qtnstate.SetFailNth(0)
-		if err == nil {
-			break
-		}
+	n := applyFailingEach(t, d, want, 20, func(n int, err error) {
 		if !strings.Contains(err.Error(), "rolled back") || !errors.Is(err, ErrOffloadRefused) && !strings.Contains(err.Error(), "injected") {
 			t.Fatalf("fail_nth=%d: %v", n, err)
 		}
 		checkEmpty(fmt.Sprintf("after a failure at offload operation %d", n))
-	}
+	})
 	// CREATE, the top class, the first leaf (LEAF_TO_INNER) and two
 	// more leaves: 5 offload operations, the 6th apply passes.
 	if n != 2+len(want.HTB.Classes)+1 {
@@ -344,21 +334,12 @@ func TestLabHTBOffload(t *testing.T) {
 		t.Fatalf("mlx5-nic plan: queues %+v htb %+v", mq.Queues, mq.HTB)
 	}
 	converge(t, d, mq)
-	for n = 1; ; n++ {
-		if err := qtnstate.SetFailNth(n); err != nil {
-			t.Fatal(err)
-		}
-		cur, _ := d.Current(ctx)
-		err := d.Apply(ctx, want, offload.Diff(cur, want))
-		_ = qtnstate.SetFailNth(0)
-		if err == nil {
-			break
-		}
+	n = applyFailingEach(t, d, want, 20, func(n int, _ error) {
 		assertConverged(t, d, mq)
 		if s := mustState(t, dev); s.Mqprio == nil || s.HTB != nil {
 			t.Fatalf("swap failed at %d: the device holds mqprio %+v htb %+v", n, s.Mqprio, s.HTB)
 		}
-	}
+	})
 	t.Logf("mqprio -> htb passed at fail_nth=%d", n)
 	assertConverged(t, d, want)
 	checkHTBOnDevice(t, want.HTB)

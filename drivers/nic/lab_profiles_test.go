@@ -209,32 +209,15 @@ func TestLabNewProfiles(t *testing.T) {
 			// A failure injected at each offload operation rolls back
 			// to the empty device; the first n past the last operation
 			// applies.
-			applied := false
-			for n := 1; n <= 20 && !applied; n++ {
-				cur, err := d.Current(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := qtnstate.SetFailNth(n); err != nil {
-					t.Fatal(err)
-				}
-				err = d.Apply(ctx, want, offload.Diff(cur, want))
-				_ = qtnstate.SetFailNth(0)
-				if err == nil {
-					applied = true
-					t.Logf("%s: %d offload operations failed one by one and rolled back; the plan applies", pc.profile, n-1)
-					break
-				}
+			n := applyFailingEach(t, d, want, 20, func(n int, err error) {
 				if !strings.Contains(err.Error(), "rolled back") {
 					t.Fatalf("fail_nth %d: %v", n, err)
 				}
 				if got := snapshot(t, pc.dev); !reflect.DeepEqual(got, empty) {
 					t.Fatalf("fail_nth %d: device not rolled back:\n%+v\nwas\n%+v", n, got, empty)
 				}
-			}
-			if !applied {
-				t.Fatal("the plan never applied")
-			}
+			})
+			t.Logf("%s: %d offload operations failed one by one and rolled back; the plan applies", pc.profile, n-1)
 			st := mustState(t, pc.dev)
 			pc.check(t, want, st)
 			m := st.Mqprio

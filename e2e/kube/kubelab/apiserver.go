@@ -70,12 +70,12 @@ func (l *Lab) apiserverArgs() []string {
 // adminClient is an HTTPS client that trusts the lab CA and presents the
 // admin certificate.
 func (l *Lab) adminClient() (*http.Client, error) {
-	cert, err := tls.X509KeyPair(l.admin.certPEM, l.admin.keyPEM)
+	cert, err := tls.X509KeyPair(l.admin.CertPEM, l.admin.KeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("admin key pair: %w", err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(l.ca.cert)
+	pool.AddCert(l.ca.Cert)
 	return &http.Client{
 		Timeout: pollRequestTimeout,
 		Transport: &http.Transport{

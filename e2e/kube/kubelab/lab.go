@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/qosplane/qosplane/e2e/labpki"
 )
 
 // Options configure Start. The zero value is a working lab.
@@ -44,8 +46,8 @@ type Lab struct {
 	bins Binaries
 	dir  string
 
-	ca    *authority
-	admin keyPair
+	ca    *labpki.Authority
+	admin labpki.KeyPair
 
 	etcdPort, etcdPeerPort, apiPort int
 
@@ -94,7 +96,7 @@ func (l *Lab) start(ctx context.Context) error {
 		return err
 	}
 	l.etcdPort, l.etcdPeerPort, l.apiPort = ports[0], ports[1], ports[2]
-	admin := kubeconfigYAML(l.Host(), l.ca.certPEM, "kubelab-admin", l.admin)
+	admin := kubeconfigYAML(l.Host(), l.ca.CertPEM, "kubelab-admin", l.admin)
 	if err := writeFile(l.Kubeconfig(), []byte(admin)); err != nil {
 		return err
 	}
@@ -118,12 +120,12 @@ func (l *Lab) start(ctx context.Context) error {
 // and the admin's client certificate, and writes the files the apiserver
 // reads into the lab directory.
 func (l *Lab) writePKI() error {
-	ca, err := newAuthority("kubelab-ca")
+	ca, err := labpki.New("kubelab-ca")
 	if err != nil {
 		return err
 	}
 	l.ca = ca
-	serving, err := ca.serving(serviceIP)
+	serving, err := servingCert(ca, serviceIP)
 	if err != nil {
 		return err
 	}
@@ -131,15 +133,15 @@ func (l *Lab) writePKI() error {
 	if err != nil {
 		return err
 	}
-	admin, err := ca.client("kubelab-admin", []string{"system:masters"})
+	admin, err := ca.Client("kubelab-admin", []string{"system:masters"})
 	if err != nil {
 		return err
 	}
 	l.admin = admin
 	for name, data := range map[string][]byte{
-		caFile:          ca.certPEM,
-		servingCertFile: serving.certPEM,
-		servingKeyFile:  serving.keyPEM,
+		caFile:          ca.CertPEM,
+		servingCertFile: serving.CertPEM,
+		servingKeyFile:  serving.KeyPEM,
 		saKeyFile:       saPriv,
 		saPubFile:       saPub,
 	} {
@@ -191,14 +193,14 @@ func (l *Lab) UserKubeconfig(name string, groups ...string) (string, error) {
 			return "", fmt.Errorf("kubelab: user %q: empty group name", name)
 		}
 	}
-	kp, err := l.ca.client(name, groups)
+	kp, err := l.ca.Client(name, groups)
 	if err != nil {
 		return "", fmt.Errorf("kubelab: user %q: %w", name, err)
 	}
 	path := filepath.Join(l.dir, "user-"+strings.ReplaceAll(name, ":", "_")+".kubeconfig")
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := writeFile(path, []byte(kubeconfigYAML(l.Host(), l.ca.certPEM, name, kp))); err != nil {
+	if err := writeFile(path, []byte(kubeconfigYAML(l.Host(), l.ca.CertPEM, name, kp))); err != nil {
 		return "", fmt.Errorf("kubelab: %w", err)
 	}
 	return path, nil
