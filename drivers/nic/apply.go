@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
 )
@@ -441,11 +440,10 @@ func classOp(ns *state, op offload.Op) error {
 // featureStep turns the netdev feature name (hw-tc-offload,
 // rx-ntuple-filter) on for dev when it is off, and records dev in *rec.
 func (d *Driver) featureStep(dev, name string, rec *[]string) (*step, error) {
-	et, err := ethtoolnfc.Open()
+	et, err := d.nfc()
 	if err != nil {
 		return nil, fmt.Errorf("ethtool: %w", err)
 	}
-	defer et.Close()
 	feats, err := et.Features(dev)
 	if err != nil {
 		return nil, err
@@ -463,10 +461,9 @@ func (d *Driver) featureStep(dev, name string, rec *[]string) (*step, error) {
 // setFeature turns the netdev feature name on or off (ethtool -K).
 func (d *Driver) setFeature(dev, name string, on bool) error {
 	d.c.writes.Add(1)
-	et, err := ethtoolnfc.Open()
+	et, err := d.nfc()
 	if err != nil {
 		return fmt.Errorf("ethtool: %w", err)
 	}
-	defer et.Close()
 	return et.SetFeature(dev, name, on)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/qosplane/qosplane/drivers/nic/ethtoolnfc"
 	"github.com/qosplane/qosplane/drivers/nic/wire/nla"
 	"github.com/qosplane/qosplane/drivers/nic/wire/tc"
 	"github.com/qosplane/qosplane/offload"
@@ -83,11 +82,12 @@ func (d *Driver) Counters(ctx context.Context) (*offload.Counters, error) {
 // DeviceStats returns the interface's ethtool statistics (ethtool -S),
 // which carry the NIC's own per-queue and per-priority counters.
 func (d *Driver) DeviceStats() (map[string]uint64, error) {
-	et, err := ethtoolnfc.Open()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	et, err := d.nfc()
 	if err != nil {
 		return nil, fmt.Errorf("ethtool: %w", err)
 	}
-	defer et.Close()
 	return et.Stats(d.dev.Interface)
 }
 

@@ -104,7 +104,7 @@ type Driver struct {
 	// needed; vfWrites counts the legacy VF table's writes.
 	dl       *devlink.Client
 	vfWrites atomic.Int64
-	// nfcClient is the ethtool RX NFC client (ntuple.go), opened on use.
+	// nfcClient is the SIOCETHTOOL client (probe, features, ntuple, stats), opened on use.
 	nfcClient *ethtoolnfc.Client
 }
 

@@ -46,16 +46,12 @@ func readSysfs(sysfs, iface, file string) string {
 }
 
 // probeDevice reads the device through ethtool (ioctl), sysfs and rdmamap.
-func probeDevice(sysfs, iface string) (*DeviceInfo, error) {
-	// Every SIOCETHTOOL request goes through our own client: safchain/
-	// ethtool's may lose the kernel's answer when the goroutine's stack
-	// moves (see ethtoolnfc's drvinfo.go), and an empty driver name would
-	// pick profile none.
-	et, err := ethtoolnfc.Open()
-	if err != nil {
-		return nil, fmt.Errorf("ethtool: %w", err)
-	}
-	defer et.Close()
+// Every SIOCETHTOOL request goes through et, our own client: safchain/
+// ethtool's may lose the kernel's answer when the goroutine's stack moves
+// (see ethtoolnfc's drvinfo.go), and an empty driver name would pick
+// profile none.
+func probeDevice(et *ethtoolnfc.Client, sysfs, iface string) (*DeviceInfo, error) {
+	var err error
 	info := new(DeviceInfo)
 	if info.Driver, err = et.DriverName(iface); err != nil {
 		return nil, err
@@ -126,7 +122,11 @@ func (d *Driver) Probe(ctx context.Context) (*offload.Capabilities, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	info, err := probeDevice(d.sysfs, d.dev.Interface)
+	et, err := d.nfc()
+	if err != nil {
+		return nil, fmt.Errorf("ethtool: %w", err)
+	}
+	info, err := probeDevice(et, d.sysfs, d.dev.Interface)
 	if err != nil {
 		return nil, err
 	}
