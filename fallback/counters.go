@@ -14,8 +14,8 @@ type classStats struct {
 	drops, dropBytes    uint64
 	confPkts, confBytes uint64
 	ncPkts, ncBytes     uint64
-	// queueDrops are the drops of frames the class's queue had no room
-	// for (drops counts them too).
+	// queueDrops are the drops of conforming frames the class's queue had
+	// no room for (drops counts them too).
 	queueDrops uint64
 }
 

@@ -252,3 +252,20 @@ func TestQueueDropRefunds(t *testing.T) {
 		t.Fatalf("bucket holds %d bytes, want 7000 (refunded)", got/unitsPerByte)
 	}
 }
+
+// TestQueueDropsConformingOnly: QueueDrops counts the conforming frames a
+// full queue drops (congestion), not a borrowing class's demoted excess
+// that its own queue has no room for.
+func TestQueueDropsConformingOnly(t *testing.T) {
+	cp := classPlan("c", 0, 8_000_000, model.Borrow)
+	cp.Bucket = 2000 // 2 frames conform at once
+	p := newPacer(t, plan(1_000_000, []offload.ClassPlan{cp}), Config{MaxDelay: time.Microsecond})
+	for range 10 {
+		p.Enqueue(pkt(t, p, udp4(1, 2, 1000)), 0)
+	}
+	p.Dequeue(0, nil)
+	cc := p.Counters().Classes["c"]
+	if cc.ConformingPackets != 2 || cc.QueueDrops != 0 || cc.Drops == 0 {
+		t.Fatalf("counters %+v: want 2 conforming, demoted frames dropped but no queue drops counted", cc)
+	}
+}

@@ -241,7 +241,9 @@ func (p *Pacer) admit(pkt *Packet, pr *parsed, c *class, r *rule, now int64, bou
 	qb := e.q.bytes + int64(bound)
 	if bound > 0 && !e.q.empty() && (qb > e.limit && !ect || qb > 2*e.limit) {
 		v.refund()
-		c.st.queueDrops++
+		if !v.nc {
+			c.st.queueDrops++
+		}
 		p.dropPkt(c, pkt, wire)
 		return false
 	}

@@ -70,9 +70,11 @@ type ClassCounters struct {
 	Bytes     uint64 `json:"bytes"`
 	Drops     uint64 `json:"drops"`
 	DropBytes uint64 `json:"drop_bytes,omitempty"`
-	// QueueDrops are the part of Drops the class's queue had no room for
-	// (the rest: meter and policer discards, frames above the MaxSDU).
-	// Zero where the device does not tell them apart.
+	// QueueDrops are the part of Drops that conformed but found no room
+	// in the class's queue: what congestion of the port took, not the
+	// meter (the rest: meter and policer discards, frames above the
+	// MaxSDU, a borrowing class's demoted excess its queue had no room
+	// for). Zero where the device does not tell them apart.
 	QueueDrops           uint64 `json:"queue_drops,omitempty"`
 	ConformingPackets    uint64 `json:"conforming_packets,omitempty"`
 	ConformingBytes      uint64 `json:"conforming_bytes,omitempty"`

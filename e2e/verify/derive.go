@@ -173,8 +173,6 @@ func unexercisable(f *model.Flow, r *offload.Rule) string {
 		return fmt.Sprintf("it matches interface %q, which the lab does not have", m.Interface)
 	case m.Cgroup != "":
 		return "it matches the sockets of a cgroup; the lab's generator has no sockets"
-	case m.Family() == 6:
-		return "IPv6: the lab's generator sends IPv4 only"
 	case m.Protocol != 0 && m.Protocol != model.UDP && m.Protocol != model.TCP:
 		return fmt.Sprintf("protocol %s: the lab's generator sends UDP and TCP only", m.Protocol)
 	case r == nil:
@@ -183,7 +181,7 @@ func unexercisable(f *model.Flow, r *offload.Rule) string {
 	return ""
 }
 
-// packet is one derived IPv4 packet.
+// packet is one derived packet (IPv4, or IPv6 for an IPv6 rule).
 type packet struct {
 	src, dst     netip.Addr
 	proto        model.Protocol
@@ -208,7 +206,7 @@ func matches(m *model.Match, p packet) bool {
 	switch {
 	case m.Interface != "" || m.Cgroup != "":
 		return false
-	case m.Family() == 6:
+	case m.Family() == 6 && !p.src.Is6(), m.Family() == 4 && !p.src.Is4():
 		return false
 	case m.Src.IsValid() && !m.Src.Contains(p.src), m.Dst.IsValid() && !m.Dst.Contains(p.dst):
 		return false
@@ -242,6 +240,12 @@ func derivePacket(r *offload.Rule, rules []*offload.Rule) (packet, bool) {
 	}
 	srcs := addrCandidates(m.Src, "10.99.0.1", "198.19.0.1", "192.0.2.1", "100.64.0.1")
 	dsts := addrCandidates(m.Dst, "198.18.0.2", "198.51.100.2", "203.0.113.2", "100.64.1.2")
+	if m.Family() == 6 {
+		// Documentation (2001:db8::/32) and ULA addresses; a prefix of
+		// the match overrides them.
+		srcs = addrCandidates(m.Src, "2001:db8:99::1", "fd00:99::1", "2001:db8:ffff::1")
+		dsts = addrCandidates(m.Dst, "2001:db8:18::2", "fd00:18::2", "2001:db8:fffe::2")
+	}
 	protos := []model.Protocol{m.Protocol}
 	if m.Protocol == 0 {
 		protos = []model.Protocol{model.UDP, model.TCP}
@@ -301,6 +305,9 @@ func addrCandidates(p model.Prefix, defaults ...string) []netip.Addr {
 		}
 		return out
 	}
+	if p.Addr().Is6() {
+		return addr6Candidates(p.Prefix)
+	}
 	base := p.Masked().Addr().As4()
 	u := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
 	host := uint32(1)<<(32-p.Bits()) - 1
@@ -316,6 +323,38 @@ func addrCandidates(p model.Prefix, defaults ...string) []netip.Addr {
 		seen[off] = true
 		v := u | off
 		out = append(out, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+	}
+	return out
+}
+
+// addr6Candidates returns addresses in IPv6 prefix p: host parts 1, 2,
+// all ones but the last bit, all ones, the top host bit alone, and 0.
+func addr6Candidates(p netip.Prefix) []netip.Addr {
+	base := p.Masked().Addr().As16()
+	hostBits := 128 - p.Bits()
+	with := func(set func(i int) bool) netip.Addr {
+		a := base
+		for i := range hostBits { // bit i counted from the address's end
+			if set(i) {
+				a[15-i/8] |= 1 << (i % 8)
+			}
+		}
+		return netip.AddrFrom16(a)
+	}
+	var out []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, set := range []func(int) bool{
+		func(i int) bool { return i == 0 },
+		func(i int) bool { return i == 1 },
+		func(i int) bool { return i != 0 },
+		func(int) bool { return true },
+		func(i int) bool { return i == hostBits-1 },
+		func(int) bool { return false },
+	} {
+		if a := with(set); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
 	}
 	return out
 }

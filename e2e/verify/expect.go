@@ -114,9 +114,10 @@ const (
 //     policer's rate;
 //   - every flow that cannot be exercised: not verified, with the reason;
 //   - strict priority: with the lowest-priority exercised class overloaded,
-//     every class of a higher priority keeps its rate (a discarding class
-//     with a peak: its queue loses nothing its meter admitted, as what the
-//     meter admits moves with the arrivals' batching).
+//     every class of a higher priority keeps its rate (a class with a peak
+//     that discards or borrows: its queue loses nothing its meter admitted
+//     as conforming, as what the meter admits moves with the arrivals'
+//     batching).
 func Derived(s *Setup, tr *Traffic) []Expectation {
 	var out []Expectation
 	for _, c := range tr.Classes {

@@ -100,7 +100,7 @@ func (r *Result) judge(e *Expectation) (Status, string) {
 		}
 		got := op.ClassRate(tr, e.Class)
 		rates := fmt.Sprintf("%s under overload, %s without", model.Rate(got).Approx(), model.Rate(base).Approx())
-		if burstDependent(&c.Plan) && c.Plan.NonConforming == model.Discard {
+		if burstDependent(&c.Plan) {
 			return keepsAdmitted(op, e, rates)
 		}
 		return verdict(got >= base*(1-e.Tol)), rates
@@ -158,12 +158,14 @@ func (r *Result) judgeFlow(e *Expectation) (Status, string) {
 }
 
 // keepsAdmitted judges a class whose meter admits by arrival batching (a
-// discarding class with a peak, see Derived): what it admits moves with
-// how batched the generator's frames arrive, and they arrive more batched
-// while the overload loads the lab's cores, so its rate is not compared
-// across phases. The port keeps such a class's rate when its queue loses
-// (at most e.Tol of) nothing its meter admitted: the pacer's queue drops
-// over the overload phase.
+// class with a peak that discards or borrows, see Derived): what it
+// admits as conforming moves with how batched the generator's frames
+// arrive, and they arrive more batched while the overload loads the lab's
+// cores, so its rate is not compared across phases. The port keeps such a
+// class's rate when its queue loses (at most e.Tol of) nothing its meter
+// admitted as conforming: the pacer's queue drops over the overload phase
+// (a borrowing class's demoted excess competes at best effort and is not
+// counted).
 func keepsAdmitted(op *Phase, e *Expectation, rates string) (Status, string) {
 	if op.Counters == nil {
 		return NotVerified, "the pacer reported no counters"
@@ -172,11 +174,11 @@ func keepsAdmitted(op *Phase, e *Expectation, rates string) (Status, string) {
 	if !ok {
 		return NotVerified, fmt.Sprintf("the pacer reported no counters for class %s", e.Class)
 	}
-	admitted := cc.Packets + cc.QueueDrops
+	admitted := cc.ConformingPackets + cc.QueueDrops
 	if admitted == 0 {
 		return Fail, "its meter admitted nothing under overload"
 	}
 	lost := float64(cc.QueueDrops) / float64(admitted)
-	return verdict(lost <= e.Tol), fmt.Sprintf("%s; its queue lost %d of %d admitted frames (%.2f%%), its peak meter admits by arrival batching",
+	return verdict(lost <= e.Tol), fmt.Sprintf("%s; its queue lost %d of %d conforming frames (%.2f%%), its peak meter admits by arrival batching",
 		rates, cc.QueueDrops, admitted, 100*lost)
 }

@@ -20,9 +20,10 @@ type Flow struct {
 	// Proto is the IP protocol, ProtoUDP or ProtoTCP (a bare ACK segment
 	// of no connection); 0 means UDP.
 	Proto uint8
-	// Src and Dst are the IPv4 addresses; the zero Addr stands for the
-	// lab's AppIP and PeerIP. Frames reach peer0 by its MAC address
-	// whatever Dst is (in bridge mode; route mode routes by Dst).
+	// Src and Dst are the addresses; the zero Addr stands for the lab's
+	// AppIP and PeerIP (IPv4). Frames reach peer0 by its MAC address
+	// whatever Dst is (in bridge mode; route mode routes IPv4 by Dst). An
+	// IPv6 flow names both, and runs on a bridge lab only.
 	Src, Dst netip.Addr
 	// SrcPort is the source port; 0 means the generator's own, 40000 plus
 	// the flow's index, which the peer's IP stack drops silently (see
@@ -35,7 +36,7 @@ type Flow struct {
 	Rate uint64
 	// Size is the L2 frame size in bytes (VLAN tag included, no FCS).
 	Size int
-	// DSCP and ECN go in the IPv4 TOS byte.
+	// DSCP and ECN go in the IPv4 TOS byte or the IPv6 traffic class.
 	DSCP, ECN uint8
 	// VLAN (1-4094) tags the frames with 802.1Q and priority PCP; 0 sends
 	// them untagged.
@@ -101,7 +102,8 @@ func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 		f      Flow
 		m      *mmsgs
 		seqOff int
-		next   int // next buffer of m
+		sum    l4Sum // IPv6: the transport checksum, filled per packet
+		next   int   // next buffer of m
 		seq    uint64
 		bytes  uint64 // sent so far, incl. burst
 	}
@@ -110,15 +112,18 @@ func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 		if f.Size < MinFrameOf(f) || f.Size > 9000 {
 			return nil, 0, fmt.Errorf("flow %q: size %d out of range", f.Name, f.Size)
 		}
-		if f.Proto != 0 && f.Proto != ProtoUDP && f.Proto != ProtoTCP || f.Src.IsValid() && !f.Src.Is4() || f.Dst.IsValid() && !f.Dst.Is4() {
-			return nil, 0, fmt.Errorf("flow %q: the generator sends IPv4 UDP or TCP only", f.Name)
+		if f.Proto != 0 && f.Proto != ProtoUDP && f.Proto != ProtoTCP {
+			return nil, 0, fmt.Errorf("flow %q: the generator sends UDP or TCP only", f.Name)
+		}
+		if v6 := f.Src.Is6() || f.Dst.Is6(); v6 && (!f.Src.Is6() || !f.Dst.Is6() || l.Mode != Bridge) {
+			return nil, 0, fmt.Errorf("flow %q: an IPv6 flow needs both addresses IPv6, on a bridge lab (a route lab routes IPv4 only)", f.Name)
 		}
 		s := &state{f: f, m: newMmsgs(genBatch, f.Size, 0)}
 		spec := frameSpec{dstMAC: l.NextHopMAC, srcMAC: l.AppMAC, src: cmpOr(f.Src, l.AppIP), dst: cmpOr(f.Dst, l.PeerIP),
 			proto: f.Proto, srcPort: cmp.Or(f.SrcPort, genSrcPort+uint16(i)), dstPort: f.DstPort, dscp: f.DSCP, ecn: f.ECN, vlan: f.VLAN, pcp: f.PCP,
 			size: f.Size, flow: uint16(i)}
 		for _, b := range s.m.bufs {
-			s.seqOff = buildFrame(b, spec)
+			s.seqOff, s.sum = buildFrame(b, spec)
 		}
 		st[i] = s
 	}
@@ -150,6 +155,7 @@ func (l *Lab) send(ctx context.Context, flows []Flow, d time.Duration) (sent []S
 				b := s.m.bufs[s.next]
 				binary.BigEndian.PutUint64(b[s.seqOff:], s.seq)
 				binary.BigEndian.PutUint64(b[s.seqOff+8:], uint64(wall))
+				s.sum.fill(b, s.seqOff)
 				hdrs = append(hdrs, s.m.hdrs[s.next])
 				msgFlow = append(msgFlow, i)
 				s.next = (s.next + 1) % genBatch

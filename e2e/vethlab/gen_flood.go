@@ -68,7 +68,7 @@ func (l *Lab) sendFlood(ctx context.Context, f Flood, d time.Duration) (sent Sen
 	m := newMmsgs(genBatch, f.Size, 0)
 	var seqOff int
 	for _, b := range m.bufs {
-		seqOff = buildFrame(b, frameSpec{dstMAC: l.NextHopMAC, srcMAC: l.AppMAC, src: l.AppIP, dst: l.PeerIP,
+		seqOff, _ = buildFrame(b, frameSpec{dstMAC: l.NextHopMAC, srcMAC: l.AppMAC, src: l.AppIP, dst: l.PeerIP,
 			srcPort: genSrcPort, dstPort: f.DstPort, size: f.Size, flow: f.Index})
 	}
 	const ipOff, udpOff = ethLen, ethLen + ipLen

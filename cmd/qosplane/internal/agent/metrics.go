@@ -33,7 +33,7 @@ var (
 	descBytes   = prometheus.NewDesc("qosplane_class_bytes_total", "Bytes the class sent.", classLabels, nil)
 	descPackets = prometheus.NewDesc("qosplane_class_packets_total", "Packets the class sent.", classLabels, nil)
 	descDrops   = prometheus.NewDesc("qosplane_class_drops_total", "Packets of the class dropped.", classLabels, nil)
-	descQDrops  = prometheus.NewDesc("qosplane_class_queue_drops_total", "Packets of the class dropped because its queue was full (part of the drops; 0 where the device does not tell them apart).", classLabels, nil)
+	descQDrops  = prometheus.NewDesc("qosplane_class_queue_drops_total", "Conforming packets of the class dropped because its queue was full (part of the drops; 0 where the device does not tell them apart).", classLabels, nil)
 	descConf    = prometheus.NewDesc("qosplane_class_conforming_bytes_total", "Conforming bytes of the class.", classLabels, nil)
 	descNonConf = prometheus.NewDesc("qosplane_class_nonconforming_bytes_total", "Non-conforming bytes of the class.", classLabels, nil)
 	descCfgRate = prometheus.NewDesc("qosplane_class_configured_rate_bits", "The class's committed rate in bit/s.", classLabels, nil)
