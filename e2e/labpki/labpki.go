@@ -147,3 +147,12 @@ func (a *Authority) Client(cn string, groups []string) (KeyPair, error) {
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 }
+
+// ParseCert reads the first PEM CERTIFICATE block of certPEM.
+func ParseCert(certPEM []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("no CERTIFICATE block in %.40q", certPEM)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}

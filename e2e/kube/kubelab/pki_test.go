@@ -12,11 +12,7 @@ import (
 
 func parseCert(t *testing.T, certPEM []byte) *x509.Certificate {
 	t.Helper()
-	block, _ := pem.Decode(certPEM)
-	if block == nil || block.Type != "CERTIFICATE" {
-		t.Fatalf("no CERTIFICATE block in %q", certPEM)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
+	c, err := labpki.ParseCert(certPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
