@@ -176,35 +176,32 @@ func onesSum(b []byte, sum uint32) uint32 {
 	return sum
 }
 
+// onesFold folds an unfolded one's complement sum to 16 bits and
+// complements it: the Internet checksum of what was summed.
+func onesFold(sum uint32) uint16 {
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
 // fill writes frame's transport checksum: base plus the per-packet
 // fields at seqOff (16 bytes).
 func (c l4Sum) fill(frame []byte, seqOff int) {
 	if c.off == 0 {
 		return
 	}
-	sum := onesSum(frame[seqOff:seqOff+16], c.base)
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	v := ^uint16(sum)
+	v := onesFold(onesSum(frame[seqOff:seqOff+16], c.base))
 	if v == 0 {
 		v = 0xffff // UDP: 0 means none, which IPv6 does not allow
 	}
 	binary.BigEndian.PutUint16(frame[c.off:], v)
 }
 
+// ipChecksum is the IPv4 header checksum of h, its checksum field (bytes
+// 10-11) left out.
 func ipChecksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		if i == 10 {
-			continue
-		}
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	return onesFold(onesSum(h[12:], onesSum(h[:10], 0)))
 }
 
 // parsed is what the receiver reads from one frame.

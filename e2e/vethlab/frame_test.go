@@ -72,3 +72,12 @@ func TestFrames(t *testing.T) {
 		})
 	}
 }
+
+// TestIPChecksum: the textbook IPv4 header (RFC 1071 style example) has
+// checksum 0xb861, whatever its checksum field holds.
+func TestIPChecksum(t *testing.T) {
+	h := []byte{0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xff, 0xff, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7}
+	if got := ipChecksum(h); got != 0xb861 {
+		t.Fatalf("checksum %#x, want 0xb861", got)
+	}
+}
